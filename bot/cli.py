@@ -1,0 +1,62 @@
+"""`nianjian`: the command line (db upgrade, chat, run)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.app import bootstrap
+from bot.channels.console import ConsoleChat, default_user
+from bot.settings import Settings
+from storage import migrate
+
+
+def _chat(settings: Settings, user: str) -> int:
+    app = bootstrap(settings)
+    try:
+        ConsoleChat(app.service, user, sys.stdin, sys.stdout, Path("data/outbox")).run()
+    finally:
+        app.db.dispose()
+    return 0
+
+
+def _run(settings: Settings, user: str) -> int:
+    if settings.telegram_token is not None:
+        print(
+            "TELEGRAM_TOKEN 已设置，但 Telegram 通道尚未实现；改为启动终端对话。", file=sys.stderr
+        )
+    return _chat(settings, user)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nianjian", description="年检助手")
+    sub = parser.add_subparsers(dest="command", required=True)
+    db = sub.add_parser("db", help="数据库迁移")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?", default=None)
+    for name in ("chat", "run"):
+        p = sub.add_parser(name, help="终端对话" if name == "chat" else "启动机器人")
+        p.add_argument("--user", default=default_user(), help="终端用户标识（默认当前系统用户）")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = Settings()
+    if args.command == "db":
+        if args.action == "upgrade":
+            migrate.upgrade(settings.database_url, args.revision or "head")
+        elif args.action == "downgrade":
+            migrate.downgrade(settings.database_url, args.revision or "base")
+        else:
+            print(migrate.current_revision(settings.database_url) or "（未迁移）")
+        return 0
+    if args.command == "chat":
+        return _chat(settings, args.user)
+    return _run(settings, args.user)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

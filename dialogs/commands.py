@@ -1,0 +1,37 @@
+"""The words that steer the conversation at any point, in the forms people type them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dialogs.parsing import normalize
+
+
+class Command(StrEnum):
+    BACK = "back"
+    SKIP = "skip"
+    KEEP = "keep"
+    HELP = "help"
+    PAUSE = "pause"
+    CANCEL = "cancel"
+    CONTINUE = "continue"
+    EDIT = "edit"
+    OVERVIEW = "overview"
+
+
+_WORDS: dict[str, Command] = {
+    **dict.fromkeys(("返回", "上一步", "后退", "回退", "back"), Command.BACK),
+    **dict.fromkeys(("跳过", "略过", "不填", "skip"), Command.SKIP),
+    **dict.fromkeys(("保留", "不变", "不修改", "不改", "保持", "keep"), Command.KEEP),
+    **dict.fromkeys(("帮助", "help", "?", "怎么填"), Command.HELP),
+    **dict.fromkeys(("暂停", "稍后", "等一下", "pause"), Command.PAUSE),
+    **dict.fromkeys(("取消", "cancel"), Command.CANCEL),
+    **dict.fromkeys(("继续", "继续填报", "continue", "resume"), Command.CONTINUE),
+    **dict.fromkeys(("修改", "更改", "改", "edit"), Command.EDIT),
+    **dict.fromkeys(("总览", "进度", "状态", "概览", "overview", "status"), Command.OVERVIEW),
+}
+
+
+def command_of(text: str) -> Command | None:
+    word = normalize(text).strip().lower().rstrip("。.!！~").lstrip("/")
+    return _WORDS.get(word)

@@ -1,0 +1,704 @@
+"""The dialog engine: one pure function that walks the form.
+
+    step(form, filing, state, event, now) -> Outcome(state, replies, changes)
+
+No I/O, no clock of its own: the caller loads the filing and the conversation state, calls
+`step`, commits the changes together with the new state, and only then sends the replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialogs import texts
+from dialogs.answers import Invalid, parse_answer
+from dialogs.commands import Command, command_of
+from dialogs.model import (
+    AddRecord,
+    Change,
+    DeleteRecord,
+    Filing,
+    Key,
+    SetAnswer,
+    Source,
+    apply_changes,
+)
+from dialogs.replies import Button, Choice, Event, FileIn, FileRequest, Reply, Start, Text, TextIn
+from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
+from dialogs.state import ConvState, Mode
+from dialogs.summary import key_line, overview_text, record_lines, summary_text
+from dialogs.view import SKIPPED, Status, View
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: ConvState
+    replies: tuple[Reply, ...]
+    changes: tuple[Change, ...] = ()
+
+
+def step(form: FormSpec, filing: Filing, state: ConvState, event: Event, now: datetime) -> Outcome:
+    return _Turn(form, filing, now).handle(state, event)
+
+
+class _Turn:
+    """One event's worth of work; collects changes and the text that precedes the prompt."""
+
+    def __init__(self, form: FormSpec, filing: Filing, now: datetime) -> None:
+        self.form = form
+        self.filing = filing
+        self.view = View(form, filing)
+        self.now = now
+        self.changes: list[Change] = []
+        self.notes: list[str] = []
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def change(self, *changes: Change) -> None:
+        self.changes.extend(changes)
+        self.filing = apply_changes(self.filing, changes)
+        self.view = View(self.form, self.filing)
+
+    def done(self, state: ConvState, *replies: Reply) -> Outcome:
+        return Outcome(state, tuple(replies), tuple(self.changes))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def lead(self, text: str) -> str:
+        parts = [*self.notes, text]
+        self.notes.clear()
+        return "\n\n".join(p for p in parts if p)
+
+    def section_index(self, section_id: str) -> int:
+        for i, section in enumerate(self.form.sections):
+            if section.id == section_id:
+                return i
+        return 0
+
+    # --- entry -----------------------------------------------------------------------------------
+
+    def handle(self, state: ConvState, event: Event) -> Outcome:
+        if isinstance(event, Start):
+            return self.start(state)
+        if isinstance(event, FileIn):
+            return self.file(state, event)
+        return self.text(state, event)
+
+    def start(self, state: ConvState) -> Outcome:
+        if state.mode is Mode.WELCOME:
+            self.note(texts.WELCOME.format(year=self.form.cycle.year))
+            return self.walk(self.form.sections[0].id)
+        self.note(texts.WELCOME_BACK)
+        return self.resume(state)
+
+    def text(self, state: ConvState, event: TextIn) -> Outcome:
+        command = command_of(event.text)
+        if state.mode is Mode.WELCOME:
+            return self.start(state)
+        if state.mode is Mode.PAUSED:
+            if command in (Command.CONTINUE, Command.BACK):
+                return self.resume(state)
+            if command is Command.OVERVIEW:
+                return self.overview()
+            if command is Command.HELP:
+                return self.done(state, Text(self.help_text(None)))
+            return self.done(state, Text(texts.STILL_PAUSED))
+        match command:
+            case Command.HELP:
+                return self.help(state)
+            case Command.PAUSE:
+                return self.pause(state)
+            case Command.CANCEL:
+                return self.cancel(state)
+            case Command.OVERVIEW:
+                return self.overview()
+            case Command.EDIT if state.mode is not Mode.SUMMARY:
+                return self.summary(state.section or self.form.sections[0].id)
+            case Command.BACK:
+                return self.back(state)
+            case Command.CONTINUE if state.mode is Mode.OVERVIEW:
+                return self.first_pending()
+            case Command.CONTINUE if state.mode is not Mode.SUMMARY:
+                return self.resume(state)
+        raw = self.resolve_number(state, event.text)
+        command = command_of(raw) if raw != event.text else command
+        handler = {
+            Mode.ASK: self.answer,
+            Mode.SUMMARY: self.on_summary,
+            Mode.AFTER_RECORD: self.on_after_record,
+            Mode.PICK_FIELD: self.on_pick_field,
+            Mode.PICK_RECORD: self.on_pick_record,
+            Mode.RECORD: self.on_record,
+            Mode.CONFIRM_DELETE: self.on_confirm_delete,
+            Mode.OVERVIEW: self.on_overview,
+        }[state.mode]
+        return handler(state, raw, command)
+
+    def resolve_number(self, state: ConvState, raw: str) -> str:
+        """A bare number picks that option of the prompt on screen, exactly as pressing the
+        button would; free-text questions keep numbers as answers."""
+        if state.mode is Mode.ASK and (
+            not state.field or self.form.field(state.field).kind not in (Kind.CHOICE, Kind.YESNO)
+        ):
+            return raw
+        verb, number = _verb(raw)
+        if verb or number is None:
+            return raw
+        shown = _Turn(self.form, self.filing, self.now).resume(state).replies
+        options = shown[-1].options if shown and isinstance(shown[-1], Choice | FileRequest) else ()
+        return options[number - 1].value if 1 <= number <= len(options) else raw
+
+    # --- walking ------------------------------------------------------------------------------
+
+    def walk(self, section_id: str) -> Outcome:
+        """Asks the next pending thing, starting at this section; a finished section shows
+        its summary; a finished filing shows the overview."""
+        section = self.form.section(section_id)
+        if not self.view.applies_section(section):
+            return self.next_section(section_id)
+        pending = self.view.pending(section)
+        if pending is None:
+            return self.summary(section.id)
+        if isinstance(pending, GroupSpec):
+            return self.ask(Key(pending.fields[0].id, self.view.new_record_id(pending)), section)
+        return self.ask(pending, section)
+
+    def next_section(self, after: str) -> Outcome:
+        sections = self.form.sections
+        start = self.section_index(after) + 1
+        for section in (*sections[start:], *sections[:start]):
+            if self.view.applies_section(section) and self.view.pending(section) is not None:
+                return self.walk(section.id)
+        self.note(texts.ALL_DONE)
+        return self.overview()
+
+    def first_pending(self) -> Outcome:
+        return self.next_section(self.form.sections[-1].id)
+
+    def resume(self, state: ConvState) -> Outcome:
+        if state.mode is Mode.PAUSED:
+            state = ConvState.from_dict(state.resume)
+        if state.mode is Mode.ASK and state.field:
+            return self.ask(state.key, self.form.section_of(state.field), state=state)
+        if state.mode not in (Mode.ASK, Mode.WELCOME, Mode.PAUSED) and (
+            state.section or state.mode is Mode.OVERVIEW
+        ):
+            return self.redisplay(state)
+        return self.walk(state.section or self.form.sections[0].id)
+
+    def redisplay(self, state: ConvState) -> Outcome:
+        match state.mode:
+            case Mode.AFTER_RECORD:
+                return self.after_record(state.section, state.record)
+            case Mode.PICK_FIELD:
+                return self.pick_field(state.section)
+            case Mode.RECORD:
+                return self.record_view(state.section, state.record)
+            case Mode.PICK_RECORD:
+                return self.pick_record(state.section, state.action)
+            case Mode.CONFIRM_DELETE:
+                return self.confirm_delete(state.section, state.record)
+            case Mode.OVERVIEW:
+                return self.overview()
+        return self.summary(state.section)
+
+    # --- asking -------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        key: Key,
+        section: SectionSpec,
+        *,
+        state: ConvState | None = None,
+        editing: bool = False,
+    ) -> Outcome:
+        spec = self.form.field(key.field)
+        back_to = state.back_to if state is not None and state.editing else ""
+        editing = editing or bool(state is not None and state.editing)
+        new_state = ConvState().asking(key, section.id, editing=editing, back_to=back_to)
+        return self.done(new_state, self.question(key, spec, section))
+
+    def question(self, key: Key, spec: FieldSpec, section: SectionSpec) -> Reply:
+        lines = [self.progress_line(key, section)]
+        unit = f"（{spec.unit}）" if spec.unit else ""
+        label = self.view.label(key)
+        if spec.kind is Kind.FILE:
+            lines.append(texts.ASK_FILE.format(label=label))
+        elif spec.kind in (Kind.CHOICE, Kind.YESNO):
+            lines.append(texts.ASK_CHOICE.format(label=label))
+        else:
+            lines.append(texts.ASK.format(label=label, unit=unit))
+        if spec.help:
+            lines.append(spec.help)
+        if not self.view.required(spec, key):
+            lines.append(texts.OPTIONAL_HINT)
+        buttons: list[Button] = []
+        if spec.kind is Kind.CHOICE:
+            buttons.extend(Button(o.label, str(i)) for i, o in enumerate(spec.options, 1))
+        elif spec.kind is Kind.YESNO:
+            buttons.extend((Button("是", "是"), Button("否", "否")))
+        elif spec.example and spec.kind is not Kind.FILE:
+            lines.append(texts.EXAMPLE.format(example=spec.example))
+        if self.view.answered(key):
+            lines.append(texts.CURRENT_VALUE.format(value=self.view.display(key)))
+            buttons.append(Button(texts.BTN_KEEP, "保留"))
+        elif not self.view.required(spec, key):
+            buttons.append(Button(texts.BTN_SKIP, "跳过"))
+        text = self.lead("\n".join(lines))
+        if spec.kind is Kind.FILE:
+            return FileRequest(text, str(key), label, tuple(buttons))
+        return Choice(text, tuple(buttons)) if buttons else Text(text)
+
+    def progress_line(self, key: Key, section: SectionSpec) -> str:
+        percent = self.view.progress()
+        group = self.form.group_of(key.field)
+        if group is not None:
+            keys = [Key(f.id, key.record) for f in group.fields if self.view.applies(f)]
+            record = self.view.describe_record(group, key.record).split("：")[0]
+            return texts.PROGRESS_RECORD.format(
+                section=section.heading,
+                record=record,
+                step=keys.index(key) + 1 if key in keys else 1,
+                steps=len(keys),
+                percent=percent,
+            )
+        steps = [k for k in self.view.steps(section) if self.form.group_of(k.field) is None]
+        return texts.PROGRESS.format(
+            section=section.heading,
+            step=steps.index(key) + 1 if key in steps else 1,
+            steps=max(len(steps), 1),
+            percent=percent,
+        )
+
+    def answer(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        key = state.key
+        spec = self.form.field(key.field)
+        section = self.form.section_of(key.field)
+        label = self.view.label(key)
+        current = self.filing.answers.get(key)
+        if current is not None and current.source is Source.ROSTER:
+            self.note(texts.READ_ONLY.format(label=label, help_line=self.form.cycle.help_line))
+            return self.advance(state, key)
+        if command is Command.KEEP:
+            if current is None:
+                self.note(texts.NOTHING_TO_KEEP.format(label=label))
+                return self.ask(key, section, state=state)
+            self.note(texts.KEPT.format(label=label))
+            return self.advance(state, key)
+        if command is Command.SKIP:
+            if current is not None:
+                self.note(texts.KEPT.format(label=label))
+                return self.advance(state, key)
+            if self.view.required(spec, key):
+                self.note(texts.REQUIRED_NO_SKIP.format(label=label))
+                return self.ask(key, section, state=state)
+            self.store(key, SKIPPED)
+            self.note(texts.SKIPPED.format(label=label))
+            return self.advance(state, key)
+        if spec.kind is Kind.FILE:
+            self.note(texts.NEED_FILE)
+            return self.ask(key, section, state=state)
+        result = parse_answer(self.view, spec, key, raw)
+        if isinstance(result, Invalid):
+            self.note(texts.ERROR.format(reason=result.reason, example=result.example))
+            return self.ask(key, section, state=state)
+        self.store(key, result)
+        template = texts.CHANGED if state.editing else texts.SAVED
+        self.note(template.format(label=label, value=self.view.display(key)))
+        return self.advance(state, key)
+
+    def store(self, key: Key, value: object) -> None:
+        group = self.form.group_of(key.field)
+        changes: list[Change] = []
+        if group is not None and key.record not in self.view.records(group.id):
+            changes.append(AddRecord(group.id, key.record))
+        changes.append(SetAnswer(key, value, self.filing.get(key)))  # type: ignore[arg-type]
+        self.change(*changes)
+
+    def file(self, state: ConvState, event: FileIn) -> Outcome:
+        spec = self.form.field(state.field) if state.mode is Mode.ASK and state.field else None
+        if spec is None or spec.kind is not Kind.FILE:
+            self.note(texts.FILE_NOT_EXPECTED)
+            return self.resume(state) if state.mode is not Mode.PAUSED else self.done(state)
+        key = state.key
+        section = self.form.section_of(key.field)
+        if event.ref is None:
+            self.note(texts.FILE_REJECTED.format(reason=event.rejected))
+            return self.ask(key, section, state=state)
+        self.store(key, event.ref)
+        label = self.view.label(key)
+        size = self.view.display(key)
+        self.note(
+            texts.FILE_SAVED.format(
+                name=event.ref.name, size=size.split("（")[-1][:-1], label=label
+            )
+        )
+        return self.advance(state, key)
+
+    def advance(self, state: ConvState, key: Key) -> Outcome:
+        section = self.form.section_of(key.field)
+        if state.editing:
+            if state.back_to == "record" and key.record in self.view.records_of_field(key.field):
+                return self.record_view(section.id, key.record)
+            return self.summary(section.id)
+        group = self.form.group_of(key.field)
+        if group is not None:
+            for k in self.view.record_keys(group, key.record):
+                if not self.view.answered(k):
+                    return self.ask(k, section)
+            return self.after_record(section.id, key.record)
+        return self.walk(section.id)
+
+    # --- records ------------------------------------------------------------------------------
+
+    def after_record(self, section_id: str, record: str) -> Outcome:
+        section = self.form.section(section_id)
+        group = next(section.groups())
+        lines = [texts.RECORD_SAVED.format(record=self.view.describe_record(group, record))]
+        lines.extend(record_lines(self.view, section, record))
+        lines.append(texts.ASK_MORE.format(noun=group.noun))
+        buttons = (
+            Button(texts.BTN_ADD_MORE.format(measure="一" + group.measure, noun=group.noun), "1"),
+            Button(texts.BTN_DONE_ADDING, "2"),
+        )
+        return self.done(
+            ConvState().at(Mode.AFTER_RECORD, section_id, record=record),
+            Choice(self.lead("\n".join(lines)), buttons),
+        )
+
+    def on_after_record(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        section = self.form.section(state.section)
+        group = next(section.groups())
+        choice = _pick(
+            raw,
+            2,
+            {
+                "继续添加": 1,
+                "添加": 1,
+                "继续": 1,
+                "添加完毕": 2,
+                "完毕": 2,
+                "完成": 2,
+                "没有了": 2,
+                "否": 2,
+                "是": 1,
+            },
+        )
+        if choice == 1:
+            return self.ask(Key(group.fields[0].id, self.view.new_record_id(group)), section)
+        if choice == 2:
+            return self.walk_after_group(section)
+        self.note(texts.NOT_AN_OPTION)
+        return self.after_record(state.section, state.record)
+
+    def walk_after_group(self, section: SectionSpec) -> Outcome:
+        """Finishing adding records moves on to the section's remaining questions."""
+        pending = self.view.pending(section)
+        if isinstance(pending, Key):
+            return self.ask(pending, section)
+        return self.summary(section.id)
+
+    def pick_record(self, section_id: str, action: str) -> Outcome:
+        section = self.form.section(section_id)
+        group = next(section.groups())
+        ids = self.view.records(group.id)
+        if not ids:
+            self.note(texts.NO_RECORDS.format(noun=group.noun))
+            return self.summary(section_id)
+        template = texts.PICK_RECORD_EDIT if action == "edit" else texts.PICK_RECORD_DELETE
+        text = template.format(measure=group.measure, noun=group.noun)
+        buttons = [
+            Button(self.view.describe_record(group, rid), str(i)) for i, rid in enumerate(ids, 1)
+        ]
+        buttons.append(Button(texts.BTN_BACK_TO_SUMMARY, "返回"))
+        state = ConvState().at(Mode.PICK_RECORD, section_id, action=action)
+        return self.done(state, Choice(self.lead(text), tuple(buttons)))
+
+    def on_pick_record(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        section = self.form.section(state.section)
+        group = next(section.groups())
+        ids = self.view.records(group.id)
+        index = _pick(raw, len(ids), {})
+        if index is None:
+            self.note(texts.NOT_AN_OPTION)
+            return self.pick_record(state.section, state.action)
+        record = ids[index - 1]
+        if state.action == "delete":
+            return self.confirm_delete(state.section, record)
+        return self.record_view(state.section, record)
+
+    def record_view(self, section_id: str, record: str) -> Outcome:
+        section = self.form.section(section_id)
+        group = next(section.groups())
+        if record not in self.view.records(group.id):
+            self.note(texts.RECORD_GONE)
+            return self.summary(section_id)
+        keys = self.view.record_keys(group, record)
+        lines = [self.view.describe_record(group, record)]
+        lines.extend(record_lines(self.view, section, record))
+        lines.append(texts.RECORD_VIEW)
+        buttons = [Button(key_line(self.view, k), str(i)) for i, k in enumerate(keys, 1)]
+        buttons.append(Button(texts.BTN_BACK_TO_SUMMARY, "返回"))
+        state = ConvState().at(Mode.RECORD, section_id, record=record)
+        return self.done(state, Choice(self.lead("\n".join(lines)), tuple(buttons)))
+
+    def on_record(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        section = self.form.section(state.section)
+        group = next(section.groups())
+        keys = self.view.record_keys(group, state.record)
+        index = _pick(raw, len(keys), {})
+        if index is None:
+            self.note(texts.NOT_AN_OPTION)
+            return self.record_view(state.section, state.record)
+        key = keys[index - 1]
+        return self.done(
+            ConvState().asking(key, section.id, editing=True, back_to="record"),
+            self.question(key, self.form.field(key.field), section),
+        )
+
+    def confirm_delete(self, section_id: str, record: str) -> Outcome:
+        group = next(self.form.section(section_id).groups())
+        text = texts.CONFIRM_DELETE.format(record=self.view.describe_record(group, record))
+        buttons = (Button(texts.BTN_DELETE_YES, "1"), Button(texts.BTN_DELETE_NO, "2"))
+        state = ConvState().at(Mode.CONFIRM_DELETE, section_id, record=record)
+        return self.done(state, Choice(self.lead(text), buttons))
+
+    def on_confirm_delete(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        group = next(self.form.section(state.section).groups())
+        choice = _pick(
+            raw, 2, {"确定删除": 1, "确定": 1, "删除": 1, "是": 1, "不删除": 2, "否": 2, "不": 2}
+        )
+        if choice == 1 and state.record in self.view.records(group.id):
+            described = self.view.describe_record(group, state.record)
+            self.change(DeleteRecord(group.id, state.record))
+            self.note(texts.DELETED.format(record=described))
+        elif choice is None:
+            self.note(texts.NOT_AN_OPTION)
+            return self.confirm_delete(state.section, state.record)
+        return self.summary(state.section)
+
+    # --- summaries --------------------------------------------------------------------------------
+
+    def summary(self, section_id: str) -> Outcome:
+        section = self.form.section(section_id)
+        text = summary_text(self.view, section)
+        buttons = [Button(texts.BTN_CONFIRM, "确认"), Button(texts.BTN_EDIT, "修改")]
+        for group in section.groups():
+            if self.view.applies(group):
+                buttons.append(
+                    Button(
+                        texts.BTN_ADD.format(measure="一" + group.measure, noun=group.noun), "添加"
+                    )
+                )
+                if self.view.records(group.id):
+                    buttons.append(Button(texts.BTN_EDIT_RECORD.format(noun=group.noun), "编辑"))
+                    buttons.append(Button(texts.BTN_DELETE_RECORD.format(noun=group.noun), "删除"))
+        buttons.append(Button(texts.BTN_OVERVIEW, "总览"))
+        return self.done(
+            ConvState().at(Mode.SUMMARY, section_id), Choice(self.lead(text), tuple(buttons))
+        )
+
+    def on_summary(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        section = self.form.section(state.section)
+        verb, number = _verb(raw)
+        group = next((g for g in section.groups() if self.view.applies(g)), None)
+        if (
+            verb in ("确认", "下一步", "下一部分", "确定", "没问题", "ok")
+            or command is Command.CONTINUE
+        ):
+            return self.next_section(section.id)
+        if verb == "修改":
+            if number is not None:
+                return self.edit_scalar(section, number)
+            return self.pick_field(section.id)
+        if group is not None and verb == "添加":
+            return self.ask(Key(group.fields[0].id, self.view.new_record_id(group)), section)
+        if group is not None and verb in ("编辑", "删除"):
+            action = "edit" if verb == "编辑" else "delete"
+            ids = self.view.records(group.id)
+            if number is not None and 1 <= number <= len(ids):
+                record = ids[number - 1]
+                return (
+                    self.record_view(section.id, record)
+                    if action == "edit"
+                    else self.confirm_delete(section.id, record)
+                )
+            return self.pick_record(section.id, action)
+        if verb == "总览":
+            return self.overview()
+        self.note(texts.NOT_AN_OPTION)
+        return self.summary(section.id)
+
+    def scalar_keys(self, section: SectionSpec) -> list[Key]:
+        return [k for k in self.view.steps(section) if self.form.group_of(k.field) is None]
+
+    def pick_field(self, section_id: str) -> Outcome:
+        section = self.form.section(section_id)
+        keys = self.scalar_keys(section)
+        group = next((g for g in section.groups() if self.view.applies(g)), None)
+        if not keys and group is not None:
+            return self.pick_record(section_id, "edit")
+        buttons = [Button(key_line(self.view, k), str(i)) for i, k in enumerate(keys, 1)]
+        buttons.append(Button(texts.BTN_BACK_TO_SUMMARY, "返回"))
+        state = ConvState().at(Mode.PICK_FIELD, section_id)
+        return self.done(state, Choice(self.lead(texts.PICK_FIELD), tuple(buttons)))
+
+    def on_pick_field(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        section = self.form.section(state.section)
+        index = _pick(raw, len(self.scalar_keys(section)), {})
+        if index is None:
+            self.note(texts.NOT_AN_OPTION)
+            return self.pick_field(state.section)
+        return self.edit_scalar(section, index)
+
+    def edit_scalar(self, section: SectionSpec, number: int) -> Outcome:
+        keys = self.scalar_keys(section)
+        if not 1 <= number <= len(keys):
+            self.note(texts.NOT_AN_OPTION)
+            return self.pick_field(section.id)
+        key = keys[number - 1]
+        return self.done(
+            ConvState().asking(key, section.id, editing=True, back_to="summary"),
+            self.question(key, self.form.field(key.field), section),
+        )
+
+    def overview(self) -> Outcome:
+        text, entries = overview_text(self.view)
+        buttons = [Button(label, str(i)) for i, label in enumerate(entries, 1)]
+        buttons.append(Button(texts.BTN_CONTINUE, "继续"))
+        return self.done(ConvState().at(Mode.OVERVIEW, ""), Choice(self.lead(text), tuple(buttons)))
+
+    def on_overview(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        sections = [s for s in self.form.sections if self.view.applies_section(s)]
+        index = _pick(raw, len(sections), {s.title: i for i, s in enumerate(sections, 1)})
+        if index is None:
+            self.note(texts.NOT_AN_OPTION)
+            return self.overview()
+        section = sections[index - 1]
+        if self.view.section_state(section).status is Status.DONE:
+            return self.summary(section.id)
+        return self.walk(section.id)
+
+    # --- global commands ------------------------------------------------------------------------
+
+    def help_text(self, state: ConvState | None) -> str:
+        lines = []
+        if state is not None and state.mode is Mode.ASK and state.field:
+            spec = self.form.field(state.field)
+            if spec.help:
+                lines.append(
+                    texts.HELP_FIELD.format(label=self.view.label(state.key), help=spec.help)
+                )
+        lines.append(texts.HELP_COMMANDS.format(help_line=self.form.cycle.help_line))
+        return "\n\n".join(lines)
+
+    def help(self, state: ConvState) -> Outcome:
+        self.note(self.help_text(state))
+        return self.resume(state)
+
+    def pause(self, state: ConvState) -> Outcome:
+        where = self.where(state)
+        paused = ConvState(mode=Mode.PAUSED, section=state.section, resume=state.to_dict())
+        return self.done(paused, Text(texts.PAUSED.format(where=where)))
+
+    def where(self, state: ConvState) -> str:
+        if state.mode is Mode.ASK and state.field:
+            return self.view.label(state.key)
+        if state.section:
+            return self.form.section(state.section).heading
+        return "总览"
+
+    def cancel(self, state: ConvState) -> Outcome:
+        if state.mode is Mode.ASK and state.editing:
+            self.note(texts.CANCELLED_EDIT)
+            if state.back_to == "record":
+                return self.record_view(state.section, state.record)
+            return self.summary(state.section)
+        if state.mode in (Mode.PICK_FIELD, Mode.PICK_RECORD, Mode.RECORD, Mode.CONFIRM_DELETE):
+            return self.summary(state.section)
+        return self.pause(state)
+
+    def back(self, state: ConvState) -> Outcome:
+        match state.mode:
+            case Mode.ASK if state.editing:
+                return self.cancel(state)
+            case Mode.ASK:
+                return self.back_from(state.key, self.form.section(state.section))
+            case Mode.SUMMARY:
+                section = self.form.section(state.section)
+                steps = self.view.steps(section)
+                if steps:
+                    return self.ask(steps[-1], section)
+                return self.previous_summary(section)
+            case Mode.AFTER_RECORD:
+                section = self.form.section(state.section)
+                group = next(section.groups())
+                keys = self.view.record_keys(group, state.record)
+                return self.ask(keys[-1], section) if keys else self.summary(section.id)
+            case Mode.PICK_FIELD | Mode.PICK_RECORD | Mode.RECORD | Mode.CONFIRM_DELETE:
+                return self.summary(state.section)
+        return self.resume(state)
+
+    def back_from(self, key: Key, section: SectionSpec) -> Outcome:
+        steps = self.view.steps(section)
+        if key in steps:
+            index = steps.index(key)
+            if index > 0:
+                return self.ask(steps[index - 1], section)
+            return self.previous_summary(section)
+        # The first question of a record not yet created: back to what came before it.
+        group = self.form.group_of(key.field)
+        if group is not None and self.view.records(group.id):
+            return self.after_record(section.id, self.view.records(group.id)[-1])
+        earlier = [
+            k
+            for k in steps
+            if self.form.group_of(k.field) is None
+            and _position(section, k) < _position(section, key)
+        ]
+        if earlier:
+            return self.ask(earlier[-1], section)
+        return self.previous_summary(section)
+
+    def previous_summary(self, section: SectionSpec) -> Outcome:
+        index = self.section_index(section.id)
+        for earlier in reversed(self.form.sections[:index]):
+            if self.view.applies_section(earlier):
+                return self.summary(earlier.id)
+        self.note(texts.FIRST_STEP)
+        first = self.view.steps(section)
+        return self.ask(first[0], section) if first else self.summary(section.id)
+
+
+def _position(section: SectionSpec, key: Key) -> int:
+    for i, item in enumerate(section.items):
+        ids = [f.id for f in item.fields] if isinstance(item, GroupSpec) else [item.id]
+        if key.field in ids:
+            return i
+    return len(section.items)
+
+
+def _verb(raw: str) -> tuple[str, int | None]:
+    """Splits "编辑 3" / "修改3" / "3" into a verb and a number."""
+    from dialogs.parsing import normalize
+
+    text = normalize(raw).strip().lower()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    verb = "".join(ch for ch in text if not ch.isdigit() and not ch.isspace()).strip("第条个项.。")
+    number = int(digits) if digits and len(digits) < 5 else None
+    return verb, number
+
+
+def _pick(raw: str, count: int, words: dict[str, int]) -> int | None:
+    """An option number 1..count, typed or pressed, or one of the option words."""
+    verb, number = _verb(raw)
+    if number is not None and not verb:
+        return number if 1 <= number <= count else None
+    if verb in words:
+        return words[verb]
+    for word, index in words.items():
+        if len(verb) >= 2 and (verb in word or word in verb):
+            return index
+    return None

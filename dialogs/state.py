@@ -1,0 +1,79 @@
+"""The conversation state: where a chat is in the form. Stored as JSON beside the answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from enum import StrEnum
+from typing import Any
+
+from dialogs.model import Key
+
+
+class Mode(StrEnum):
+    WELCOME = "welcome"  # nothing asked yet
+    ASK = "ask"  # asking the answer at (field, record, year)
+    SUMMARY = "summary"  # a section's summary, with edit actions
+    AFTER_RECORD = "after_record"  # a record was completed: add another or finish
+    PICK_FIELD = "pick_field"  # choosing an answer of the section to change
+    PICK_RECORD = "pick_record"  # choosing a record to edit or delete
+    RECORD = "record"  # one record's answers, choosing one to change
+    CONFIRM_DELETE = "confirm_delete"
+    OVERVIEW = "overview"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class ConvState:
+    mode: Mode = Mode.WELCOME
+    section: str = ""
+    field: str = ""
+    record: str = ""
+    year: int = 0
+    # Asking from a summary or record view: the answer returns there instead of walking on.
+    editing: bool = False
+    back_to: str = ""  # "summary" | "record"
+    action: str = ""  # PICK_RECORD: "edit" | "delete"
+    # PAUSED: the state to resume (without its own `paused` nesting).
+    resume: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> Key:
+        return Key(self.field, self.record, self.year)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        return {k: v for k, v in data.items() if v not in ("", 0, False, None)} | {
+            "mode": self.mode.value
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ConvState:
+        if not data:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        try:
+            values["mode"] = Mode(values.get("mode", Mode.WELCOME))
+        except ValueError:
+            values["mode"] = Mode.WELCOME
+        return cls(**values)
+
+    def asking(
+        self, key: Key, section: str, *, editing: bool = False, back_to: str = ""
+    ) -> ConvState:
+        return replace(
+            self,
+            mode=Mode.ASK,
+            section=section,
+            field=key.field,
+            record=key.record,
+            year=key.year,
+            editing=editing,
+            back_to=back_to,
+            action="",
+            resume=None,
+        )
+
+    def at(self, mode: Mode, section: str, *, record: str = "", action: str = "") -> ConvState:
+        return ConvState(mode=mode, section=section, record=record, action=action)

@@ -1,0 +1,287 @@
+"""A read-only view of one filing through the form spec: which answers apply, which are
+missing, what each section's state is. Everything the engine, summaries and checks ask of a
+filing goes through here, so "applies" and "required" are decided in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+
+from dialogs.cycle import Grade
+from dialogs.model import FileRef, Filing, Key, Value
+from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, Problem, SectionSpec
+
+# An optional answer the contact chose to leave empty; stored so it is not asked again.
+SKIPPED = ""
+
+_RECORD_NUMBER = re.compile(r"(\d+)$")
+
+
+class Status(StrEnum):
+    DONE = "done"
+    INCOMPLETE = "incomplete"
+    NOT_STARTED = "not_started"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionState:
+    section: SectionSpec
+    status: Status
+    missing: tuple[str, ...]  # labels of what is still missing
+    problems: tuple[Problem, ...]
+    answered: int
+    required: int
+
+
+class View:
+    def __init__(self, spec: FormSpec, filing: Filing) -> None:
+        self.spec = spec
+        self.filing = filing
+        self.cycle = spec.cycle
+        self.year = spec.cycle.year
+
+    # --- values ----------------------------------------------------------------------------
+
+    def get(self, field_id: str, record: str = "", year: int = 0) -> Value | None:
+        return self.filing.get(Key(field_id, record, year))
+
+    def num(self, field_id: str, record: str = "", year: int = 0) -> Decimal:
+        value = self.get(field_id, record, year)
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            return Decimal(0)
+        return Decimal(value)
+
+    def answered(self, key: Key) -> bool:
+        return self.filing.has(key)
+
+    def filled(self, key: Key) -> bool:
+        """Answered with a real value, not left empty."""
+        value = self.filing.get(key)
+        return value is not None and value != SKIPPED
+
+    @cached_property
+    def first_year(self) -> int | None:
+        value = self.get("enterprise.first_year")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @cached_property
+    def is_new(self) -> bool:
+        """First certified in the inspection year: registers and reports all three years."""
+        return self.first_year == self.year
+
+    @cached_property
+    def grade(self) -> Grade | None:
+        value = self.get("enterprise.grade")
+        try:
+            return Grade(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+
+    @cached_property
+    def business_years(self) -> tuple[int, ...]:
+        return self.cycle.window if self.is_new else (self.year,)
+
+    def records(self, group: str) -> tuple[str, ...]:
+        return self.filing.record_ids(group)
+
+    def record_index(self, group: str, record: str) -> int:
+        """1-based position of a record as the contact sees it; a new record comes last."""
+        ids = self.records(group)
+        return ids.index(record) + 1 if record in ids else len(ids) + 1
+
+    def new_record_id(self, group: GroupSpec) -> str:
+        numbers = [
+            int(m.group(1)) for r in self.records(group.id) if (m := _RECORD_NUMBER.search(r))
+        ]
+        return f"{group.id[:3]}{max(numbers, default=0) + 1}"
+
+    # --- applicability and expansion -----------------------------------------------------
+
+    def applies(self, item: FieldSpec | GroupSpec) -> bool:
+        return item.applies is None or item.applies(self)
+
+    def applies_section(self, section: SectionSpec) -> bool:
+        return any(self.applies(item) for item in section.items)
+
+    def records_of_field(self, field_id: str) -> tuple[str, ...]:
+        group = self.spec.group_of(field_id)
+        return self.records(group.id) if group is not None else ()
+
+    def required(self, spec: FieldSpec, key: Key) -> bool:
+        if spec.required_when is not None:
+            return spec.required_when(self, key)
+        return spec.required
+
+    def field_keys(
+        self, spec: FieldSpec, record: str = "", years: tuple[int, ...] = ()
+    ) -> list[Key]:
+        if spec.for_records:
+            return [Key(spec.id, rid) for rid in self.records(spec.for_records)]
+        if years:
+            return [Key(spec.id, record, y) for y in years]
+        return [Key(spec.id, record)]
+
+    def section_years(self, section: SectionSpec) -> tuple[int, ...]:
+        return tuple(section.years(self)) if section.years is not None else ()
+
+    def record_keys(self, group: GroupSpec, record: str) -> list[Key]:
+        return [Key(f.id, record) for f in group.fields if self.applies(f)]
+
+    def layout(self, section: SectionSpec) -> list[Key | GroupSpec]:
+        """The section's applicable questions in asking order, with each group in its place.
+        Scalar fields of a per-year section are asked year-major, like the paper form."""
+        out: list[Key | GroupSpec] = []
+        years = self.section_years(section)
+        scalars: list[FieldSpec] = []
+
+        def flush() -> None:
+            if years:
+                for y in years:
+                    out.extend(Key(f.id, "", y) for f in scalars)
+            else:
+                for f in scalars:
+                    out.extend(self.field_keys(f))
+            scalars.clear()
+
+        for item in section.items:
+            if isinstance(item, GroupSpec):
+                flush()
+                if self.applies(item):
+                    out.append(item)
+            elif self.applies(item):
+                scalars.append(item)
+        flush()
+        return out
+
+    def steps(self, section: SectionSpec) -> list[Key]:
+        """Every question of the section in the order it is asked (records included)."""
+        out: list[Key] = []
+        for entry in self.layout(section):
+            if isinstance(entry, GroupSpec):
+                for rid in self.records(entry.id):
+                    out.extend(self.record_keys(entry, rid))
+            else:
+                out.append(entry)
+        return out
+
+    def incomplete_record(self, group: GroupSpec) -> tuple[str, Key] | None:
+        for rid in self.records(group.id):
+            for key in self.record_keys(group, rid):
+                # Optional answers count too: an unasked one is not a skipped one.
+                if not self.answered(key):
+                    return rid, key
+        return None
+
+    def pending(self, section: SectionSpec) -> Key | GroupSpec | None:
+        """The next thing to ask in this section: an unanswered key, or a group that needs a
+        new record; None when the section has nothing left to ask."""
+        for entry in self.layout(section):
+            if isinstance(entry, GroupSpec):
+                started = self.incomplete_record(entry)
+                if started is not None:
+                    return started[1]
+                if len(self.records(entry.id)) < entry.min_records:
+                    return entry
+            elif not self.answered(entry):
+                return entry
+        return None
+
+    # --- labels and display ----------------------------------------------------------------
+
+    def label(self, key: Key) -> str:
+        spec = self.spec.field(key.field)
+        if spec.for_records:
+            title = self.describe_record(self.spec.group(spec.for_records), key.record)
+            return f"{spec.label}（{title}）"
+        if key.year:
+            return f"{key.year}年{spec.label}"
+        return spec.label
+
+    def describe_record(self, group: GroupSpec, record: str) -> str:
+        index = self.record_index(group.id, record)
+        if group.describe is not None:
+            return f"第{index}{group.measure}{group.noun}：{group.describe(self, record)}"
+        title = self.get(group.fields[0].id, record)
+        shown = str(title) if title not in (None, SKIPPED) else "（未填写）"
+        return f"第{index}{group.measure}{group.noun}：{shown}"
+
+    def display(self, key: Key) -> str:
+        value = self.filing.get(key)
+        return self.format_value(self.spec.field(key.field), value)
+
+    def format_value(self, spec: FieldSpec, value: Value | None) -> str:
+        if value is None:
+            return "（未填写）"
+        if value == SKIPPED:
+            return "（未填，已跳过）"
+        if isinstance(value, bool):
+            return "是" if value else "否"
+        if isinstance(value, FileRef):
+            return f"{value.name}（{_size(value.size)}）"
+        if isinstance(value, Decimal):
+            return f"{value:,.2f} {spec.unit}".strip()
+        if isinstance(value, date):
+            return value.isoformat()
+        if spec.kind is Kind.CHOICE:
+            for option in spec.options:
+                if option.value == value:
+                    return option.label
+        if isinstance(value, int):
+            return f"{value} {spec.unit}".strip()
+        return str(value)
+
+    # --- section state -----------------------------------------------------------------------
+
+    def problems(self, section: SectionSpec) -> list[Problem]:
+        return [p for check in section.checks for p in check.run(self)]
+
+    def section_state(self, section: SectionSpec) -> SectionState:
+        missing: list[str] = []
+        answered = required = 0
+        for key in self.steps(section):
+            spec = self.spec.field(key.field)
+            if self.answered(key):
+                answered += 1
+            if not self.required(spec, key):
+                continue
+            required += 1
+            if not self.answered(key) or (not self.filled(key)):
+                missing.append(self.label(key))
+        for group in section.groups():
+            if self.applies(group):
+                short = group.min_records - len(self.records(group.id))
+                if short > 0:
+                    missing.append(f"至少{group.min_records}{group.measure}{group.noun}")
+                    required += short * len(group.fields)
+        problems = tuple(self.problems(section))
+        if not missing and not problems:
+            status = Status.DONE
+        elif answered == 0 and not any(self.records(g.id) for g in section.groups()):
+            status = Status.NOT_STARTED
+        else:
+            status = Status.INCOMPLETE
+        return SectionState(section, status, tuple(missing), problems, answered, required)
+
+    def progress(self) -> int:
+        """Overall completion in percent over every required answer that applies."""
+        done = total = 0
+        for section in self.spec.sections:
+            state = self.section_state(section)
+            total += max(state.required, 1)
+            done += max(state.required, 1) - min(len(state.missing), max(state.required, 1))
+        return round(100 * done / total) if total else 100
+
+    def iter_states(self) -> Iterator[SectionState]:
+        return (self.section_state(s) for s in self.spec.sections)
+
+
+def _size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / 1024 / 1024:.1f} MB"
+    return f"{max(size, 1) / 1024:.0f} KB"

@@ -1,0 +1,48 @@
+"""Fakes that stand in for the world at the edge: a frozen clock, a service on a real DB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.service import ChatService
+from dialogs.cycle import Cycle
+from dialogs.form import build_form
+from dialogs.replies import Reply, TextIn, reply_text
+from storage.db import Database
+from storage.files import AttachmentStore
+from tests.filing_script import Bad, Step, Upload
+
+
+@dataclass
+class FrozenClock:
+    current: datetime = field(default_factory=lambda: datetime(2025, 12, 1, 2, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+def make_service(db: Database, files_dir: Path, year: int = 2025) -> ChatService:
+    return ChatService(
+        db, build_form(Cycle.for_year(year)), FrozenClock(), AttachmentStore(files_dir)
+    )
+
+
+def play(service: ChatService, chat_id: str, step: Step, channel: str = "test") -> list[Reply]:
+    """Sends one scripted step and checks it was acknowledged or, for `Bad`, refused."""
+    if isinstance(step, Upload):
+        turn = service.receive_file(channel, chat_id, step.data, step.name)
+    else:
+        text = step.text if isinstance(step, Bad) else step
+        turn = service.handle(channel, chat_id, TextIn(text))
+    first = reply_text(turn.replies[0])
+    if isinstance(step, Bad):
+        assert first.startswith("✗"), f"{step.text!r} should be refused, got: {first[:200]}"
+        assert not turn.outcome.changes
+    else:
+        assert "✗" not in first, f"{step!r} was refused: {first[:300]}"
+    return list(turn.replies)
