@@ -1,0 +1,134 @@
+"""The relational schema. `Row` suffixes keep these apart from the domain values in
+`dialogs.model`, which the repositories translate to and from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Explicit constraint names make migrations identical on SQLite and PostgreSQL and let later
+# migrations drop or alter constraints by name (SQLite batch mode needs names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Money in 万元 with two decimals, and counts. SQLite keeps at most 15 significant digits
+# exactly, so repositories refuse values beyond what both backends hold exactly.
+MONEY = Numeric(18, 2)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zones: without this, values would come back naive or shifted.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware (UTC) time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
+
+
+class FilingRow(Base):
+    __tablename__ = "filings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="draft", server_default="draft")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AnswerRow(Base):
+    __tablename__ = "answers"
+    __table_args__ = (CheckConstraint("source IN ('user', 'roster')", name="source"),)
+
+    filing_id: Mapped[int] = mapped_column(
+        ForeignKey("filings.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(String(80), primary_key=True)
+    record: Mapped[str] = mapped_column(String(40), primary_key=True, default="")
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+    vtype: Mapped[str] = mapped_column(String(10))
+    value_num: Mapped[Decimal | None] = mapped_column(MONEY)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10))
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(120))
+
+
+class RecordRow(Base):
+    """One repeatable record (a project, a certificate holder, ...) and its display order."""
+
+    __tablename__ = "records"
+
+    filing_id: Mapped[int] = mapped_column(
+        ForeignKey("filings.id", ondelete="CASCADE"), primary_key=True
+    )
+    # "group" is an SQL keyword; a plain column name saves quoting everywhere.
+    grp: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class ConversationRow(Base):
+    """Where a chat stands, so a restart or a second process picks up the same dialogue."""
+
+    __tablename__ = "conversations"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filing_id: Mapped[int | None] = mapped_column(
+        ForeignKey("filings.id", ondelete="SET NULL"), index=True
+    )
+    state: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime]
+
+
+class AttachmentRow(Base):
+    """Metadata of a stored file; the bytes live in the content-addressed AttachmentStore."""
+
+    __tablename__ = "attachments"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
