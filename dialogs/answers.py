@@ -23,7 +23,9 @@ def parse_answer(view: View, spec: FieldSpec, key: Key, raw: str) -> Value | Inv
     try:
         value = _parse(view, spec, raw)
     except parsing.ParseError as error:
-        return Invalid(error.reason, error.example or spec.example)
+        # Free text has no universal example; the field's own one fits better.
+        example = spec.example if spec.kind is Kind.TEXT and spec.example else error.example
+        return Invalid(error.reason, example or spec.example)
     for rule in spec.rules:
         reason = rule(view, key, value)
         if reason:
