@@ -67,7 +67,7 @@ def _parse(view: View, spec: FieldSpec, raw: str) -> Value:
 def _parse_year(view: View, spec: FieldSpec, raw: str) -> int:
     low, high = (view.year + spec.year_range[0], view.year + spec.year_range[1])
     text = parsing.normalize(raw).removesuffix("年").strip()
-    if not (len(text) == 4 and text.isdigit()):
+    if not (len(text) == 4 and text.isascii() and text.isdigit()):
         raise parsing.ParseError("请输入四位数年份。", str(view.year))
     year = int(text)
     if not low <= year <= high:
@@ -77,7 +77,7 @@ def _parse_year(view: View, spec: FieldSpec, raw: str) -> int:
 
 def _breaks_check(view: View, spec: FieldSpec, key: Key, value: Value) -> str | None:
     section = view.spec.section_of(spec.id)
-    checks = [c for c in section.checks if spec.id in c.fields]
+    checks = [c for c in section.checks if c.at_answer and spec.id in c.fields]
     if not checks:
         return None
     changes: list[Change] = []

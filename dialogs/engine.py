@@ -28,7 +28,7 @@ from dialogs.replies import Button, Choice, Event, FileIn, FileRequest, Reply, S
 from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
 from dialogs.state import ConvState, Mode
 from dialogs.summary import key_line, overview_text, record_lines, summary_text
-from dialogs.view import SKIPPED, Status, View
+from dialogs.view import SKIPPED, Status, View, file_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,8 @@ class _Turn:
         pending = self.view.pending(section)
         if pending is None:
             return self.summary(section.id)
+        if section.intro and not self.view.started(section):
+            self.note(texts.SECTION_INTRO.format(section=section.heading, intro=section.intro))
         if isinstance(pending, GroupSpec):
             return self.ask(Key(pending.fields[0].id, self.view.new_record_id(pending)), section)
         return self.ask(pending, section)
@@ -278,8 +280,7 @@ class _Turn:
         section = self.form.section_of(key.field)
         label = self.view.label(key)
         current = self.filing.answers.get(key)
-        if current is not None and current.source is Source.ROSTER:
-            self.note(texts.READ_ONLY.format(label=label, help_line=self.form.cycle.help_line))
+        if self.read_only(key):
             return self.advance(state, key)
         if command is Command.KEEP:
             if current is None:
@@ -318,24 +319,35 @@ class _Turn:
         self.change(*changes)
 
     def file(self, state: ConvState, event: FileIn) -> Outcome:
+        if state.mode is Mode.PAUSED:
+            return self.done(state, Text(texts.FILE_NOT_EXPECTED + texts.STILL_PAUSED))
         spec = self.form.field(state.field) if state.mode is Mode.ASK and state.field else None
         if spec is None or spec.kind is not Kind.FILE:
             self.note(texts.FILE_NOT_EXPECTED)
-            return self.resume(state) if state.mode is not Mode.PAUSED else self.done(state)
+            return self.resume(state)
         key = state.key
-        section = self.form.section_of(key.field)
+        if self.read_only(key):
+            return self.advance(state, key)
         if event.ref is None:
             self.note(texts.FILE_REJECTED.format(reason=event.rejected))
-            return self.ask(key, section, state=state)
+            return self.ask(key, self.form.section_of(key.field), state=state)
         self.store(key, event.ref)
-        label = self.view.label(key)
-        size = self.view.display(key)
         self.note(
             texts.FILE_SAVED.format(
-                name=event.ref.name, size=size.split("（")[-1][:-1], label=label
+                name=event.ref.name, size=file_size(event.ref.size), label=self.view.label(key)
             )
         )
         return self.advance(state, key)
+
+    def read_only(self, key: Key) -> bool:
+        """Roster-imported answers are the association's: shown, never overwritten."""
+        current = self.filing.answers.get(key)
+        if current is None or current.source is not Source.ROSTER:
+            return False
+        self.note(
+            texts.READ_ONLY.format(label=self.view.label(key), help_line=self.form.cycle.help_line)
+        )
+        return True
 
     def advance(self, state: ConvState, key: Key) -> Outcome:
         section = self.form.section_of(key.field)
@@ -680,13 +692,17 @@ def _position(section: SectionSpec, key: Key) -> int:
     return len(section.items)
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def _verb(raw: str) -> tuple[str, int | None]:
     """Splits "编辑 3" / "修改3" / "3" into a verb and a number."""
     from dialogs.parsing import normalize
 
     text = normalize(raw).strip().lower()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    verb = "".join(ch for ch in text if not ch.isdigit() and not ch.isspace()).strip("第条个项.。")
+    # Only ASCII digits count: NFKC leaves circled and other exotic digits as they are.
+    digits = "".join(ch for ch in text if ch in _DIGITS)
+    verb = "".join(ch for ch in text if ch not in _DIGITS and not ch.isspace()).strip("第条个项.。")
     number = int(digits) if digits and len(digits) < 5 else None
     return verb, number
 

@@ -528,7 +528,11 @@ def build_form(cycle: Cycle) -> FormSpec:
                 Check(
                     frozenset({"project.contract_date", "project.acceptance_date"}), _project_dates
                 ),
-                Check(frozenset(totals.SERVICE_FEES + totals.OTHER_COSTS), _project_amounts),
+                Check(
+                    frozenset(totals.SERVICE_FEES + totals.OTHER_COSTS),
+                    _project_amounts,
+                    at_answer=False,
+                ),
             ),
             totals=_project_totals,
         ),

@@ -89,6 +89,9 @@ class Problem:
 class Check:
     fields: frozenset[str]
     run: Callable[[View], Iterator[Problem]]
+    # Whether an answer that breaks the check is refused when typed; otherwise the problem
+    # is only reported in the summary (e.g. a project whose amounts are all zero).
+    at_answer: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,8 @@ class FormSpec:
     _owner: dict[str, SectionSpec] = field(default_factory=dict, repr=False)
     _group_of: dict[str, GroupSpec] = field(default_factory=dict, repr=False)
     _groups: dict[str, GroupSpec] = field(default_factory=dict, repr=False)
+    # Derived per filing shape by dialogs.view; a cache, so equality and repr ignore it.
+    structure_cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for section in self.sections:

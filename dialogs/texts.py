@@ -22,6 +22,7 @@ HELP_COMMANDS = (
 )
 HELP_FIELD = "【{label}】{help}"
 
+SECTION_INTRO = "▶ 开始填写「{section}」：{intro}"
 PROGRESS = "【{section} · 第 {step}/{steps} 项 · 总进度 {percent}%】"
 PROGRESS_RECORD = "【{section} · {record} · 第 {step}/{steps} 项 · 总进度 {percent}%】"
 ASK = "请填写：{label}{unit}"

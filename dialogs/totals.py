@@ -36,7 +36,13 @@ def service_total(view: View, record: str) -> Decimal:
 
 def contract_amount(view: View, record: str) -> Decimal:
     """合同金额 = service-fee total + self-made hardware, purchased hardware/software, other."""
-    return service_total(view, record) + sum((view.num(f, record) for f in OTHER_COSTS), Decimal(0))
+    return view.memo(
+        ("contract", record),
+        lambda: (
+            service_total(view, record)
+            + sum((view.num(f, record) for f in OTHER_COSTS), Decimal(0))
+        ),
+    )
 
 
 def project_records(view: View) -> tuple[str, ...]:
@@ -60,8 +66,12 @@ def column_totals(view: View) -> dict[str, Decimal]:
 
 def largest_projects(view: View, count: int) -> tuple[str, ...]:
     """The projects with the largest contract amounts (ties keep the order of entry)."""
-    ranked = sorted(project_records(view), key=lambda rid: -contract_amount(view, rid))
-    return tuple(ranked[:count])
+
+    def compute() -> tuple[str, ...]:
+        ranked = sorted(project_records(view), key=lambda rid: -contract_amount(view, rid))
+        return tuple(ranked[:count])
+
+    return view.memo(("largest", count), compute)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,13 @@ filing goes through here, so "applies" and "required" are decided in one place.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
+from typing import TypeVar, cast
 
 from dialogs.cycle import Grade
 from dialogs.model import FileRef, Filing, Key, Value
@@ -20,6 +21,10 @@ from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, Problem, SectionS
 # An optional answer the contact chose to leave empty; stored so it is not asked again.
 SKIPPED = ""
 
+T = TypeVar("T")
+_Structure = tuple[tuple[Key, ...], tuple[tuple[FieldSpec, tuple[Key, ...]], ...]]
+_STRUCTURE_CACHE_SIZE = 4096
+_ZERO = Decimal(0)
 _RECORD_NUMBER = re.compile(r"(\d+)$")
 
 
@@ -45,16 +50,22 @@ class View:
         self.filing = filing
         self.cycle = spec.cycle
         self.year = spec.cycle.year
+        self._memo: dict[Hashable, object] = {}
 
     # --- values ----------------------------------------------------------------------------
 
     def get(self, field_id: str, record: str = "", year: int = 0) -> Value | None:
-        return self.filing.get(Key(field_id, record, year))
+        # A plain tuple hashes and compares equal to the Key named tuple, and is cheaper to
+        # build; totals call this thousands of times per step.
+        answer = self.filing.answers.get(cast(Key, (field_id, record, year)))
+        return None if answer is None else answer.value
 
     def num(self, field_id: str, record: str = "", year: int = 0) -> Decimal:
         value = self.get(field_id, record, year)
-        if isinstance(value, bool) or not isinstance(value, int | Decimal):
-            return Decimal(0)
+        if type(value) is Decimal:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _ZERO
         return Decimal(value)
 
     def answered(self, key: Key) -> bool:
@@ -161,14 +172,45 @@ class View:
 
     def steps(self, section: SectionSpec) -> list[Key]:
         """Every question of the section in the order it is asked (records included)."""
-        out: list[Key] = []
+        return list(self._structure(section)[0])
+
+    def _field_keys(self, section: SectionSpec) -> tuple[tuple[FieldSpec, tuple[Key, ...]], ...]:
+        """The section's answer keys grouped by field (the same keys as `steps`)."""
+        return self._structure(section)[1]
+
+    def _structure(self, section: SectionSpec) -> _Structure:
+        # The keys of a section depend only on which items apply, the years and the records,
+        # so they are shared by every snapshot of the same shape (the engine makes a new view
+        # after every change, and recomputing the keys dominated its time).
+        signature = (
+            section.id,
+            tuple(self.applies(item) for item in section.items),
+            self.section_years(section),
+            tuple(self.filing.records.items()),
+        )
+        cache = self.spec.structure_cache
+        found = cache.get(signature)
+        if found is None:
+            if len(cache) > _STRUCTURE_CACHE_SIZE:
+                cache.clear()
+            found = cache[signature] = self._build_structure(section)
+        return cast(_Structure, found)
+
+    def _build_structure(self, section: SectionSpec) -> _Structure:
+        steps: list[Key] = []
+        by_field: list[tuple[FieldSpec, tuple[Key, ...]]] = []
         for entry in self.layout(section):
             if isinstance(entry, GroupSpec):
-                for rid in self.records(entry.id):
-                    out.extend(self.record_keys(entry, rid))
+                ids = self.records(entry.id)
+                for rid in ids:
+                    steps.extend(self.record_keys(entry, rid))
+                for f in entry.fields:
+                    if self.applies(f):
+                        by_field.append((f, tuple(Key(f.id, rid) for rid in ids)))
             else:
-                out.append(entry)
-        return out
+                steps.append(entry)
+                by_field.append((self.spec.field(entry.field), (entry,)))
+        return tuple(steps), tuple(by_field)
 
     def incomplete_record(self, group: GroupSpec) -> tuple[str, Key] | None:
         for rid in self.records(group.id):
@@ -223,7 +265,7 @@ class View:
         if isinstance(value, bool):
             return "是" if value else "否"
         if isinstance(value, FileRef):
-            return f"{value.name}（{_size(value.size)}）"
+            return f"{value.name}（{file_size(value.size)}）"
         if isinstance(value, Decimal):
             return f"{value:,.2f} {spec.unit}".strip()
         if isinstance(value, date):
@@ -241,24 +283,58 @@ class View:
     def problems(self, section: SectionSpec) -> list[Problem]:
         return [p for check in section.checks for p in check.run(self)]
 
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """Caches a derived value for the life of this view (one filing snapshot)."""
+        try:
+            return cast(T, self._memo[key])
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
+
+    def _missing_keys(self, section: SectionSpec) -> tuple[list[Key], int, int]:
+        """Required keys without a real value, and the counts of answered and required keys."""
+
+        def compute() -> tuple[list[Key], int, int]:
+            missing: list[Key] = []
+            answered = required = 0
+            get = self.filing.answers.get
+            # The hottest loop of the engine (progress is shown with every question):
+            # requiredness is decided once per field unless it depends on the key.
+            for spec, keys in self._field_keys(section):
+                fixed = spec.required if spec.required_when is None else None
+                for key in keys:
+                    answer = get(key)
+                    if answer is not None:
+                        answered += 1
+                    if not (fixed if fixed is not None else self.required(spec, key)):
+                        continue
+                    required += 1
+                    if answer is None or answer.value == SKIPPED:
+                        missing.append(key)
+            for group in section.groups():
+                if self.applies(group):
+                    required += max(group.min_records - len(self.records(group.id)), 0) * len(
+                        group.fields
+                    )
+            return missing, answered, required
+
+        return self.memo(("missing", section.id), compute)
+
+    def started(self, section: SectionSpec) -> bool:
+        """Whether anything of the section has been answered or added yet."""
+        return self._missing_keys(section)[1] > 0 or any(
+            self.records(g.id) for g in section.groups()
+        )
+
     def section_state(self, section: SectionSpec) -> SectionState:
-        missing: list[str] = []
-        answered = required = 0
-        for key in self.steps(section):
-            spec = self.spec.field(key.field)
-            if self.answered(key):
-                answered += 1
-            if not self.required(spec, key):
-                continue
-            required += 1
-            if not self.answered(key) or (not self.filled(key)):
-                missing.append(self.label(key))
+        return self.memo(("state", section.id), lambda: self._section_state(section))
+
+    def _section_state(self, section: SectionSpec) -> SectionState:
+        keys, answered, required = self._missing_keys(section)
+        missing = [self.label(key) for key in keys]
         for group in section.groups():
-            if self.applies(group):
-                short = group.min_records - len(self.records(group.id))
-                if short > 0:
-                    missing.append(f"至少{group.min_records}{group.measure}{group.noun}")
-                    required += short * len(group.fields)
+            if self.applies(group) and len(self.records(group.id)) < group.min_records:
+                missing.append(f"至少{group.min_records}{group.measure}{group.noun}")
         problems = tuple(self.problems(section))
         if not missing and not problems:
             status = Status.DONE
@@ -269,19 +345,28 @@ class View:
         return SectionState(section, status, tuple(missing), problems, answered, required)
 
     def progress(self) -> int:
-        """Overall completion in percent over every required answer that applies."""
+        """Overall completion in percent over every required answer that applies; a group
+        still short of records counts its missing records' questions."""
         done = total = 0
         for section in self.spec.sections:
-            state = self.section_state(section)
-            total += max(state.required, 1)
-            done += max(state.required, 1) - min(len(state.missing), max(state.required, 1))
+            keys, _answered, required = self._missing_keys(section)
+            if required == 0:
+                done, total = done + 1, total + 1
+                continue
+            placeholders = sum(
+                max(g.min_records - len(self.records(g.id)), 0) * len(g.fields)
+                for g in section.groups()
+                if self.applies(g)
+            )
+            total += required
+            done += required - len(keys) - placeholders
         return round(100 * done / total) if total else 100
 
     def iter_states(self) -> Iterator[SectionState]:
         return (self.section_state(s) for s in self.spec.sections)
 
 
-def _size(size: int) -> str:
+def file_size(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / 1024 / 1024:.1f} MB"
     return f"{max(size, 1) / 1024:.0f} KB"

@@ -4,6 +4,7 @@ with every computed total and indicator checked against hand-computed values."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from dialogs import totals
 from dialogs.cycle import Cycle
@@ -18,7 +19,7 @@ from tests import filing_script as script
 from tests.fakes import make_service, play
 
 
-def test_complete_filing_with_messy_inputs(database: Database, tmp_path) -> None:
+def test_complete_filing_with_messy_inputs(database: Database, tmp_path: Path) -> None:
     service = make_service(database, tmp_path / "files")
     first = service.handle("test", "alice", Start())
     assert "单位名称" in reply_text(first.replies[0])
