@@ -3,6 +3,7 @@ consistency checks with the candidate answer in place."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dialogs import parsing
@@ -36,32 +37,32 @@ def parse_answer(view: View, spec: FieldSpec, key: Key, raw: str) -> Value | Inv
     return value
 
 
+# Kinds whose text needs nothing but the parser; the others depend on the field.
+_PARSERS: dict[Kind, Callable[[str], Value]] = {
+    Kind.COUNT: parsing.parse_count,
+    Kind.DATE: parsing.parse_date,
+    Kind.YESNO: parsing.parse_yes_no,
+    Kind.MOBILE: parsing.parse_mobile,
+    Kind.LANDLINE: parsing.parse_landline,
+    Kind.EMAIL: parsing.parse_email,
+    Kind.CREDIT_CODE: parsing.parse_credit_code,
+}
+
+
 def _parse(view: View, spec: FieldSpec, raw: str) -> Value:
+    parser = _PARSERS.get(spec.kind)
+    if parser is not None:
+        return parser(raw)
     match spec.kind:
         case Kind.TEXT:
             return parsing.parse_text(raw, max_len=spec.max_len)
         case Kind.AMOUNT:
             return parsing.parse_amount(raw, allow_negative=spec.allow_negative)
-        case Kind.COUNT:
-            return parsing.parse_count(raw)
         case Kind.YEAR:
             return _parse_year(view, spec, raw)
-        case Kind.DATE:
-            return parsing.parse_date(raw)
-        case Kind.YESNO:
-            return parsing.parse_yes_no(raw)
-        case Kind.MOBILE:
-            return parsing.parse_mobile(raw)
-        case Kind.LANDLINE:
-            return parsing.parse_landline(raw)
-        case Kind.EMAIL:
-            return parsing.parse_email(raw)
-        case Kind.CREDIT_CODE:
-            return parsing.parse_credit_code(raw)
         case Kind.CHOICE:
             return parsing.match_option(raw, spec.options)
-        case Kind.FILE:
-            raise parsing.ParseError("这一项需要上传文件。", "发送 PDF、JPG 或 PNG 文件")
+    raise parsing.ParseError("这一项需要上传文件。", "发送 PDF、JPG 或 PNG 文件")
 
 
 def _parse_year(view: View, spec: FieldSpec, raw: str) -> int:

@@ -32,7 +32,8 @@ Step = str | Bad | Upload
 
 
 def pdf_bytes(title: str) -> bytes:
-    body = f"1 0 obj << /Title ({title}) >> endobj\n".encode("latin-1", "replace")
+    # Hex-encoded title: distinct documents get distinct bytes (and so distinct sha256).
+    body = f"1 0 obj << /Title <{title.encode('utf-16-be').hex()}> >> endobj\n".encode("ascii")
     return b"%PDF-1.4\n" + body + b"trailer << /Root 1 0 R >>\n%%EOF\n"
 
 

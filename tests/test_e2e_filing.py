@@ -3,6 +3,7 @@ with every computed total and indicator checked against hand-computed values."""
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from tests import filing_script as script
 from tests.fakes import make_service, play
 
 
-def test_complete_filing_with_messy_inputs(database: Database, tmp_path: Path) -> None:
+def test_complete_filing_with_messy_inputs(  # noqa: PLR0915 - one scripted journey
+    database: Database, tmp_path: Path
+) -> None:
     service = make_service(database, tmp_path / "files")
     first = service.handle("test", "alice", Start())
     assert "单位名称" in reply_text(first.replies[0])
@@ -87,7 +90,13 @@ def test_complete_filing_with_messy_inputs(database: Database, tmp_path: Path) -
     # Attachments: the ten largest projects have files, the two smallest were skipped
     for i, rid in enumerate(projects):
         value = view.get("attach.project_file", rid)
-        assert isinstance(value, FileRef) if i < 10 else value == ""
+        if i < 10:
+            assert isinstance(value, FileRef) and value.name == f"合同{i + 1}.pdf"
+            assert (
+                value.sha256 == hashlib.sha256(script.pdf_bytes(script.PROJECTS[i][0])).hexdigest()
+            )
+        else:
+            assert value == ""
     licence = view.get("attach.licence")
     assert isinstance(licence, FileRef) and licence.content_type == "image/png"
     assert service.files.exists(licence.sha256)

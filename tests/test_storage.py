@@ -161,7 +161,11 @@ def test_every_value_type_round_trips(database: Database) -> None:
         allow_nan=False,
         allow_infinity=False,
     ),
-    words=st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=200),
+    # Lone surrogates cannot be encoded as UTF-8 at all; the parsers strip them before storage.
+    words=st.text(
+        alphabet=st.characters(exclude_characters="\x00", exclude_categories=("Cs",)),
+        max_size=200,
+    ),
 )
 def test_decimals_and_text_are_exact(database: Database, amount: Decimal, words: str) -> None:
     filing_id = _new_filing(database)
