@@ -24,11 +24,18 @@ def _chat(settings: Settings, user: str) -> int:
 
 
 def _run(settings: Settings, user: str) -> int:
-    if settings.telegram_token is not None:
-        print(
-            "TELEGRAM_TOKEN 已设置，但 Telegram 通道尚未实现；改为启动终端对话。", file=sys.stderr
-        )
-    return _chat(settings, user)
+    """Telegram when a token is configured, otherwise the terminal chat."""
+    if settings.telegram_token is None:
+        return _chat(settings, user)
+    from bot.channels.telegram.adapter import TelegramChannel
+
+    logging.getLogger().setLevel(logging.INFO)
+    app = bootstrap(settings)
+    try:
+        TelegramChannel(app.service, settings).run()
+    finally:
+        app.db.dispose()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

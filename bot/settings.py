@@ -25,6 +25,32 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("TELEGRAM_TOKEN", "NIANJIAN_TELEGRAM_TOKEN")
     )
+    # Where the Bot API lives: Telegram's own by default, a self-hosted Bot API server or the
+    # tests' fake server otherwise (python-telegram-bot's base_url / base_file_url).
+    telegram_base_url: str = Field(
+        "https://api.telegram.org/bot",
+        validation_alias=AliasChoices("TELEGRAM_BASE_URL", "NIANJIAN_TELEGRAM_BASE_URL"),
+    )
+    telegram_base_file_url: str = Field(
+        "https://api.telegram.org/file/bot",
+        validation_alias=AliasChoices("TELEGRAM_BASE_FILE_URL", "NIANJIAN_TELEGRAM_BASE_FILE_URL"),
+    )
+    # Webhook mode when set (the public HTTPS URL Telegram calls); long polling otherwise.
+    telegram_webhook_url: str | None = Field(
+        None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_URL", "NIANJIAN_TELEGRAM_WEBHOOK_URL")
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "TELEGRAM_WEBHOOK_SECRET", "NIANJIAN_TELEGRAM_WEBHOOK_SECRET"
+        ),
+    )
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: int = 8443
+    telegram_webhook_path: str = "telegram"
+    telegram_poll_timeout: int = 10
+    # Messages per second for the whole bot (Telegram allows about 30).
+    telegram_rate: float = 30.0
 
     # The inspection cycle: Y and the dates derived from it (each overridable).
     inspection_year: int = 2025

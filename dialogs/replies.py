@@ -6,9 +6,13 @@ and turns what the user did into events.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from typing import Any
 
 from dialogs.model import FileRef
+
+ACCEPTED_TYPES = ("application/pdf", "image/jpeg", "image/png", "application/ofd")
 
 # --- replies ----------------------------------------------------------------------------------
 
@@ -41,7 +45,7 @@ class FileRequest:
     slot: str  # the answer key, e.g. "attach.project_file#pro3"
     slot_label: str
     options: tuple[Button, ...] = ()
-    accepted: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png", "application/ofd")
+    accepted: tuple[str, ...] = ACCEPTED_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +91,56 @@ def reply_text(reply: Reply) -> str:
     if isinstance(reply, Document):
         return reply.caption
     return reply.text
+
+
+# --- payloads: replies as JSON-able dicts, for the outbox --------------------------------------
+
+
+def to_payload(reply: Reply) -> dict[str, object]:
+    """A reply as plain JSON values, stored in the outbox until it is delivered."""
+    if isinstance(reply, Text):
+        return {"type": "text", "text": reply.text}
+    if isinstance(reply, Document):
+        return {
+            "type": "document",
+            "filename": reply.filename,
+            "content": base64.b64encode(reply.content).decode("ascii"),
+            "caption": reply.caption,
+            "content_type": reply.content_type,
+        }
+    options = [[b.label, b.value] for b in reply.options]
+    if isinstance(reply, Choice):
+        return {"type": "choice", "text": reply.text, "options": options}
+    return {
+        "type": "file_request",
+        "text": reply.text,
+        "slot": reply.slot,
+        "slot_label": reply.slot_label,
+        "options": options,
+        "accepted": list(reply.accepted),
+    }
+
+
+def from_payload(data: dict[str, Any]) -> Reply:
+    kind = data["type"]
+    if kind == "text":
+        return Text(data["text"])
+    if kind == "document":
+        return Document(
+            data["filename"],
+            base64.b64decode(data["content"]),
+            data.get("caption", ""),
+            data.get("content_type", "application/pdf"),
+        )
+    options = tuple(Button(label, value) for label, value in data.get("options", ()))
+    if kind == "choice":
+        return Choice(data["text"], options)
+    if kind == "file_request":
+        return FileRequest(
+            data["text"],
+            data["slot"],
+            data["slot_label"],
+            options,
+            tuple(data.get("accepted", ())) or ACCEPTED_TYPES,
+        )
+    raise ValueError(f"unknown reply payload type {kind!r}")

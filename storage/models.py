@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -132,3 +133,56 @@ class AttachmentRow(Base):
     size: Mapped[int] = mapped_column(Integer)
     content_type: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+# --- messaging channels ---------------------------------------------------------------------
+
+
+class ProcessedEventRow(Base):
+    """Channel events already handled (Telegram update_id, WeChat MsgId): a redelivered event
+    is recognised in the same transaction that would have stored its answer."""
+
+    __tablename__ = "processed_events"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    processed_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A reply the bot means to send, written in the transaction that decided it, so nothing
+    acknowledged in the database is lost between commit and delivery."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'blocked')", name="status"),
+        Index("ix_outbox_pending", "status", "channel", "chat_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # JSON of one reply
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A long reply goes out in several messages; a retry resumes after the parts sent.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class ChannelChatRow(Base):
+    """What a channel needs to remember about a chat: the prompt whose buttons are live,
+    whether the user blocked the bot, when they last wrote."""
+
+    __tablename__ = "channel_chats"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prompt_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    prompt: Mapped[str | None] = mapped_column(Text)  # JSON: the live options
+    blocked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,224 @@
+"""Delivers the outbox to Telegram: in order per chat, within Telegram's rate limits,
+retrying on 429 and on network errors, recording users who blocked the bot.
+
+Every reply is in the outbox before delivery starts (committed with the answer it
+acknowledges), so a crash or a long outage delays a message but never drops it: the sweeper
+sends whatever is still pending, after a restart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from aiolimiter import AsyncLimiter
+from telegram import Bot, InputFile, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.channels.telegram.locks import ChatLocks
+from bot.channels.telegram.render import FILE_HINT, keyboard, split_text
+from bot.clock import Clock
+from storage.db import Database
+from storage.messaging import BLOCKED, FAILED, ChannelChats, Outbox, OutboxItem
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+T = TypeVar("T")
+
+# Network errors are retried this often with growing pauses before the item waits for the
+# sweeper (which tries again later, forever: nothing is given up for a network outage).
+_NETWORK_ATTEMPTS = 5
+_RETRY_AFTER_CAP = 60.0
+_SWEEP_BACKOFF = timedelta(seconds=30)
+
+
+class Deferred(Exception):
+    """Telegram could not be reached for now; the item stays pending."""
+
+
+class Delivery:
+    """One outbox item rendered as Telegram calls."""
+
+    def __init__(self, item: OutboxItem) -> None:
+        self.item = item
+        payload = item.payload
+        self.kind: str = payload["type"]
+        text = payload.get("text", "")
+        if self.kind == "file_request":
+            text = f"{text}\n\n{FILE_HINT}"
+        self.parts = split_text(text) if self.kind != "document" else [payload.get("caption", "")]
+        self.options: list[list[str]] = payload.get("options") or []
+        self.seq: int = int(payload.get("seq", 0))
+
+
+class TelegramSender:
+    def __init__(
+        self,
+        bot: Bot,
+        db: Database,
+        clock: Clock,
+        *,
+        rate: float = 30.0,
+        per_chat_burst: int = 3,
+    ) -> None:
+        self.bot = bot
+        self.db = db
+        self.clock = clock
+        self._global = AsyncLimiter(rate, 1.0)
+        self._per_chat_burst = per_chat_burst
+        self._chat_limits: dict[str, AsyncLimiter] = {}
+        self._locks = ChatLocks()
+        self.sent = 0
+
+    # --- entry points --------------------------------------------------------------------------
+
+    async def deliver(self, chat_id: str) -> None:
+        """Sends everything pending for this chat, oldest first; stops at the first item that
+        cannot go now, so a chat's messages never overtake each other."""
+        async with self._locks.hold(chat_id):
+            items = await asyncio.to_thread(self._pending, chat_id)
+            delivered: list[int] = []
+            try:
+                for item in items:
+                    await self._send_item(Delivery(item), delivered)
+            except Deferred as error:
+                log.warning("telegram delivery to %s deferred: %s", chat_id, error)
+            finally:
+                if delivered:
+                    await asyncio.to_thread(self._delivered, delivered)
+
+    async def sweep(self) -> int:
+        """Delivers every chat with pending replies (after a restart, after an outage)."""
+        chats = await asyncio.to_thread(self._chats_with_pending)
+        await asyncio.gather(*(self.deliver(chat_id) for chat_id in chats))
+        return len(chats)
+
+    async def run_sweeper(self, interval: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # the sweeper must outlive any single failure
+                log.exception("telegram sweep failed")
+            await asyncio.sleep(interval)
+
+    async def call(
+        self, chat_id: str, make: Callable[[], Awaitable[T]], *, message: bool = False
+    ) -> T:
+        """One Bot API call within the rate limits, retried on 429 and network errors. New
+        messages also respect the per-chat pace; answering a press or editing does not."""
+        for attempt in range(1, _NETWORK_ATTEMPTS + 1):
+            if message:
+                await self._chat_limit(chat_id).acquire()
+            await self._global.acquire()
+            try:
+                return await make()
+            except RetryAfter as error:
+                await asyncio.sleep(min(_seconds(error.retry_after), _RETRY_AFTER_CAP))
+            except (Forbidden, BadRequest):
+                raise
+            except NetworkError as error:  # includes TimedOut
+                if attempt == _NETWORK_ATTEMPTS:
+                    raise Deferred(str(error)) from error
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise Deferred("rate limited")
+
+    # --- one item ------------------------------------------------------------------------------
+
+    async def _send_item(self, delivery: Delivery, delivered: list[int]) -> None:
+        item = delivery.item
+        chat_id = item.chat_id
+        try:
+            for index in range(item.parts_sent, len(delivery.parts)):
+                last = index == len(delivery.parts) - 1
+                await self._send_part(delivery, index, last)
+                if not last:
+                    await asyncio.to_thread(self._part_sent, item.id, index + 1)
+        except Forbidden as error:
+            await asyncio.to_thread(self._blocked, chat_id, str(error))
+            raise Deferred(f"blocked: {error}") from error
+        except BadRequest as error:
+            # Telegram refused this message for good; record why, go on with the next.
+            log.error("telegram refused outbox item %s: %s", item.id, error)
+            await asyncio.to_thread(self._failed, item.id, str(error))
+            return
+        except Deferred as error:
+            await asyncio.to_thread(self._retry_later, item.id, str(error))
+            raise
+        delivered.append(item.id)
+        self.sent += 1
+
+    async def _send_part(self, delivery: Delivery, index: int, last: bool) -> Message:
+        chat_id = delivery.item.chat_id
+        payload = delivery.item.payload
+        if delivery.kind == "document":
+            content = base64.b64decode(payload["content"])
+            document = InputFile(content, filename=payload["filename"])
+            return await self.call(
+                chat_id,
+                lambda: self.bot.send_document(
+                    chat_id, document, caption=payload.get("caption") or None
+                ),
+                message=True,
+            )
+        markup = keyboard(delivery.options, delivery.seq) if last and delivery.options else None
+        text = delivery.parts[index]
+        return await self.call(
+            chat_id, lambda: self.bot.send_message(chat_id, text, reply_markup=markup), message=True
+        )
+
+    def _chat_limit(self, chat_id: str) -> AsyncLimiter:
+        # About one message a second per chat, with a short burst for multi-part replies.
+        limiter = self._chat_limits.get(chat_id)
+        if limiter is None:
+            if len(self._chat_limits) > 10_000:
+                self._chat_limits.clear()
+            burst = self._per_chat_burst
+            limiter = self._chat_limits[chat_id] = AsyncLimiter(burst, burst)
+        return limiter
+
+    # --- database (run in threads) -------------------------------------------------------------
+
+    def _pending(self, chat_id: str) -> list[OutboxItem]:
+        with self.db.session() as session:
+            return Outbox(session).pending(CHANNEL, chat_id)
+
+    def _chats_with_pending(self) -> list[str]:
+        with self.db.session() as session:
+            return Outbox(session).chats_with_pending(CHANNEL, self.clock.now())
+
+    def _delivered(self, ids: list[int]) -> None:
+        now = self.clock.now()
+        with self.db.session() as session:
+            Outbox(session).delivered(ids, now)
+
+    def _part_sent(self, item_id: int, parts: int) -> None:
+        with self.db.session() as session:
+            Outbox(session).sent_part(item_id, parts)
+
+    def _failed(self, item_id: int, error: str) -> None:
+        with self.db.session() as session:
+            Outbox(session).give_up(item_id, FAILED, error)
+
+    def _retry_later(self, item_id: int, error: str) -> None:
+        with self.db.session() as session:
+            Outbox(session).retry_later(item_id, error, self.clock.now() + _SWEEP_BACKOFF)
+
+    def _blocked(self, chat_id: str, error: str) -> None:
+        log.info("telegram user %s blocked the bot", chat_id)
+        with self.db.session() as session:
+            ChannelChats(session).blocked(CHANNEL, chat_id, self.clock.now())
+            Outbox(session).block_chat(CHANNEL, chat_id, error or BLOCKED)
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+__all__ = ["CHANNEL", "Deferred", "TelegramError", "TelegramSender"]
