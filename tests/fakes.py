@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,10 +10,14 @@ from pathlib import Path
 from bot.service import ChatService
 from dialogs.cycle import Cycle
 from dialogs.form import build_form
-from dialogs.replies import Reply, TextIn, reply_text
+from dialogs.engine import step
+from dialogs.model import FileRef, Filing, apply_changes
+from dialogs.replies import Event, FileIn, Reply, Start, TextIn, reply_text
+from dialogs.spec import FormSpec
+from dialogs.state import ConvState
 from storage.db import Database
-from storage.files import AttachmentStore
-from tests.filing_script import Bad, Step, Upload
+from storage.files import AttachmentStore, detect_content_type
+from tests.filing_script import Bad, Step, Upload, filing_script
 
 
 @dataclass
@@ -46,3 +51,27 @@ def play(service: ChatService, chat_id: str, step: Step, channel: str = "test") 
     else:
         assert "✗" not in first, f"{step!r} was refused: {first[:300]}"
     return list(turn.replies)
+
+
+def scripted_events() -> list[Event]:
+    """The scripted filing as engine events (uploads as stored-file references)."""
+    events: list[Event] = [Start()]
+    for step in filing_script():
+        if isinstance(step, Upload):
+            kind = detect_content_type(step.data) or "application/octet-stream"
+            digest = hashlib.sha256(step.data).hexdigest()
+            events.append(FileIn(FileRef(digest, step.name, len(step.data), kind)))
+        else:
+            events.append(TextIn(step.text if isinstance(step, Bad) else step))
+    return events
+
+
+def completed_filing(year: int = 2025) -> tuple[FormSpec, Filing]:
+    """The scripted filing played through the pure engine, in memory."""
+    form = build_form(Cycle.for_year(year))
+    filing, state = Filing(1, year), ConvState()
+    now = datetime(2025, 12, 1, 2, tzinfo=UTC)
+    for event in scripted_events():
+        outcome = step(form, filing, state, event, now)
+        filing, state = apply_changes(filing, outcome.changes), outcome.state
+    return form, filing
