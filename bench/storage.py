@@ -86,7 +86,8 @@ def send(service: ChatService, item: Step | Start) -> Turn:
 def check(i: int, item: Step | Start, turn: Turn) -> str | None:
     """What `tests.fakes.play` asserts, as a report line instead of an exception."""
     refused = reply_text(turn.replies[0]).startswith("✗")
-    if refused != isinstance(item, Bad) or (refused and turn.outcome.changes):
+    changed = turn.outcome is not None and bool(turn.outcome.changes)
+    if refused != isinstance(item, Bad) or (refused and changed):
         return f"storage step {i}: {item!r} refused={refused}"
     return None
 

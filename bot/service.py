@@ -166,6 +166,10 @@ class ChatService:
                 options = [[b.label, b.value] for b in reply.options]
                 payload["seq"] = chats.new_prompt(channel, chat_id, options, now)
             payloads.append(payload)
+        if payloads and not any("seq" in payload for payload in payloads):
+            # The newest message has no buttons: those of the question it superseded (answered
+            # by typing) must not answer this one.
+            chats.clear_prompt(channel, chat_id, now)
         return tuple(Outbox(session).add(channel, chat_id, payloads, now))
 
     def live_prompt(self, channel: str, chat_id: str) -> tuple[int, list[list[str]]] | None:

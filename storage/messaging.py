@@ -241,6 +241,18 @@ class ChannelChats:
             .values(prompt=None, updated_at=now)
         )
 
+    def clear_prompt(self, channel: str, chat_id: str, now: datetime) -> None:
+        """A reply without buttons went out: the buttons of every earlier prompt are stale."""
+        self._session.execute(
+            update(ChannelChatRow)
+            .where(
+                ChannelChatRow.channel == channel,
+                ChannelChatRow.chat_id == chat_id,
+                ChannelChatRow.prompt.is_not(None),
+            )
+            .values(prompt=None, updated_at=now)
+        )
+
     def blocked(self, channel: str, chat_id: str, now: datetime) -> None:
         statement = _insert(self._session, _CHATS).values(
             channel=channel, chat_id=chat_id, blocked_at=now, updated_at=now, prompt_seq=0

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.service import ChatService
+from dialogs import engine
 from dialogs.cycle import Cycle
 from dialogs.form import build_form
-from dialogs.engine import step
 from dialogs.model import FileRef, Filing, apply_changes
 from dialogs.replies import Event, FileIn, Reply, Start, TextIn, reply_text
 from dialogs.spec import FormSpec
@@ -47,7 +47,7 @@ def play(service: ChatService, chat_id: str, step: Step, channel: str = "test") 
     first = reply_text(turn.replies[0])
     if isinstance(step, Bad):
         assert first.startswith("✗"), f"{step.text!r} should be refused, got: {first[:200]}"
-        assert not turn.outcome.changes
+        assert turn.outcome is not None and not turn.outcome.changes
     else:
         assert "✗" not in first, f"{step!r} was refused: {first[:300]}"
     return list(turn.replies)
@@ -72,6 +72,6 @@ def completed_filing(year: int = 2025) -> tuple[FormSpec, Filing]:
     filing, state = Filing(1, year), ConvState()
     now = datetime(2025, 12, 1, 2, tzinfo=UTC)
     for event in scripted_events():
-        outcome = step(form, filing, state, event, now)
+        outcome = engine.step(form, filing, state, event, now)
         filing, state = apply_changes(filing, outcome.changes), outcome.state
     return form, filing

@@ -31,6 +31,7 @@ def test_complete_filing_with_messy_inputs(  # noqa: PLR0915 - one scripted jour
         replies = play(service, "alice", step)
     assert "所有部分都已填写完整" in reply_text(replies[0])
 
+    assert first.filing_id is not None
     with database.session() as session:
         filing = FilingRepository(session).load(first.filing_id)
     view = View(build_form(Cycle.for_year(2025)), filing)
