@@ -49,8 +49,10 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = 8443
     telegram_webhook_path: str = "telegram"
     telegram_poll_timeout: int = 10
-    # Messages per second for the whole bot (Telegram allows about 30).
+    # Messages per second for the whole bot (Telegram allows about 30), and how many
+    # messages one chat may get in a burst before the pace of one a second applies.
     telegram_rate: float = 30.0
+    telegram_chat_burst: int = 3
 
     # The inspection cycle: Y and the dates derived from it (each overridable).
     inspection_year: int = 2025

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from bot.app import bootstrap
 from bot.channels.telegram import render
 from bot.channels.telegram.adapter import TelegramChannel
-from bot.channels.telegram.sender import CHANNEL, TelegramSender
+from bot.channels.telegram.sender import CHANNEL
 from bot.clock import Clock
 from bot.service import ChatService, Press, Turn
 from bot.settings import Settings
@@ -128,6 +128,9 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Settin
         "attachments_dir": tmp_path / "files",
         "telegram_poll_timeout": 1,
         "telegram_rate": 1000.0,
+        # Telegram's pace of about one message a second per chat would stretch the 300-step
+        # filing to five minutes: each chat gets a burst that never runs out.
+        "telegram_chat_burst": 1000,
     }
     return Settings(**(values | overrides))
 
@@ -148,11 +151,6 @@ async def bot_running(
     service = RecordingService(app.db, app.form, app.service.clock, app.service.files)
     channel = TelegramChannel(
         service, settings, album_wait=album_wait, sweep_interval=sweep_interval
-    )
-    # Telegram's pace of about one message a second per chat would stretch the 300-step filing
-    # to five minutes: the tests keep the sender but give each chat a burst that never runs out.
-    channel.sender = TelegramSender(
-        channel.app.bot, app.db, service.clock, rate=settings.telegram_rate, per_chat_burst=1000
     )
     await channel.start()
     try:

@@ -111,6 +111,7 @@ class TelegramChannel:
             service.db,
             service.clock,
             rate=settings.telegram_rate,
+            per_chat_burst=settings.telegram_chat_burst,
         )
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
