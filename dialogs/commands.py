@@ -17,6 +17,7 @@ class Command(StrEnum):
     CONTINUE = "continue"
     EDIT = "edit"
     OVERVIEW = "overview"
+    SUBMIT = "submit"
 
 
 _WORDS: dict[str, Command] = {
@@ -29,6 +30,7 @@ _WORDS: dict[str, Command] = {
     **dict.fromkeys(("继续", "继续填报", "continue", "resume"), Command.CONTINUE),
     **dict.fromkeys(("修改", "更改", "改", "edit"), Command.EDIT),
     **dict.fromkeys(("总览", "进度", "状态", "概览", "overview", "status"), Command.OVERVIEW),
+    **dict.fromkeys(("提交", "提交审核", "submit"), Command.SUBMIT),
 }
 
 

@@ -9,11 +9,13 @@ No I/O, no clock of its own: the caller loads the filing and the conversation st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
-from dialogs import texts
+from dialogs import submission, texts
 from dialogs.answers import Invalid, parse_answer
 from dialogs.commands import Command, command_of
+from dialogs.effects import Effect, StampedFormReceived, SubmitFiling
 from dialogs.model import (
     AddRecord,
     Change,
@@ -29,6 +31,7 @@ from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
 from dialogs.state import ConvState, Mode
 from dialogs.summary import key_line, overview_text, record_lines, summary_text
 from dialogs.view import SKIPPED, Status, View, file_size
+from dialogs.workdays import add_working_days, chinese_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class Outcome:
     state: ConvState
     replies: tuple[Reply, ...]
     changes: tuple[Change, ...] = ()
+    effects: tuple[Effect, ...] = ()
 
 
 def step(form: FormSpec, filing: Filing, state: ConvState, event: Event, now: datetime) -> Outcome:
@@ -51,6 +55,7 @@ class _Turn:
         self.view = View(form, filing)
         self.now = now
         self.changes: list[Change] = []
+        self.effects: list[Effect] = []
         self.notes: list[str] = []
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -61,7 +66,7 @@ class _Turn:
         self.view = View(self.form, self.filing)
 
     def done(self, state: ConvState, *replies: Reply) -> Outcome:
-        return Outcome(state, tuple(replies), tuple(self.changes))
+        return Outcome(state, tuple(replies), tuple(self.changes), tuple(self.effects))
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -80,6 +85,8 @@ class _Turn:
     # --- entry -----------------------------------------------------------------------------------
 
     def handle(self, state: ConvState, event: Event) -> Outcome:
+        if self.filing.status in LOCKED:
+            return self.locked(state, event)
         if isinstance(event, Start):
             return self.start(state)
         if isinstance(event, FileIn):
@@ -87,9 +94,11 @@ class _Turn:
         return self.text(state, event)
 
     def start(self, state: ConvState) -> Outcome:
+        if self.filing.status == "rejected":
+            return self.overview()
         if state.mode is Mode.WELCOME:
             self.note(texts.WELCOME.format(year=self.form.cycle.year))
-            return self.walk(self.form.sections[0].id)
+            return self.first_pending()
         self.note(texts.WELCOME_BACK)
         return self.resume(state)
 
@@ -114,6 +123,8 @@ class _Turn:
                 return self.cancel(state)
             case Command.OVERVIEW:
                 return self.overview()
+            case Command.SUBMIT:
+                return self.submit_check()
             case Command.EDIT if state.mode is not Mode.SUMMARY:
                 return self.summary(state.section or self.form.sections[0].id)
             case Command.BACK:
@@ -133,6 +144,7 @@ class _Turn:
             Mode.RECORD: self.on_record,
             Mode.CONFIRM_DELETE: self.on_confirm_delete,
             Mode.OVERVIEW: self.on_overview,
+            Mode.SUBMIT: self.on_submit,
         }[state.mode]
         return handler(state, raw, command)
 
@@ -185,7 +197,7 @@ class _Turn:
         if state.mode is Mode.ASK and state.field:
             return self.ask(state.key, self.form.section_of(state.field), state=state)
         if state.mode not in (Mode.ASK, Mode.WELCOME, Mode.PAUSED) and (
-            state.section or state.mode is Mode.OVERVIEW
+            state.section or state.mode in (Mode.OVERVIEW, Mode.SUBMIT)
         ):
             return self.redisplay(state)
         return self.walk(state.section or self.form.sections[0].id)
@@ -204,6 +216,8 @@ class _Turn:
                 return self.confirm_delete(state.section, state.record)
             case Mode.OVERVIEW:
                 return self.overview()
+            case Mode.SUBMIT:
+                return self.submit_check()
         return self.summary(state.section)
 
     # --- asking -------------------------------------------------------------------------------
@@ -578,11 +592,29 @@ class _Turn:
 
     def overview(self) -> Outcome:
         text, entries = overview_text(self.view)
+        filing = self.filing
+        if filing.status == "rejected":
+            to_fix = [
+                self.form.section(s).heading for s in filing.review_sections if _has(self.form, s)
+            ]
+            self.note(texts.REJECTED_NOTE.format(version=filing.version, reason=filing.review_note))
+            if to_fix:
+                self.note(texts.REJECTED_SECTIONS.format(sections="、".join(to_fix)))
+            shown = [s for s in self.form.sections if self.view.applies_section(s)]
+            entries = [
+                texts.OVERVIEW_TO_FIX.format(section=section.heading)
+                if section.id in filing.review_sections
+                else entry
+                for section, entry in zip(shown, entries, strict=True)
+            ]
         buttons = [Button(label, str(i)) for i, label in enumerate(entries, 1)]
         buttons.append(Button(texts.BTN_CONTINUE, "继续"))
+        buttons.append(Button(texts.BTN_SUBMIT, "提交"))
         return self.done(ConvState().at(Mode.OVERVIEW, ""), Choice(self.lead(text), tuple(buttons)))
 
     def on_overview(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        if _verb(raw)[0] in ("提交", "提交审核"):
+            return self.submit_check()
         sections = [s for s in self.form.sections if self.view.applies_section(s)]
         index = _pick(raw, len(sections), {s.title: i for i, s in enumerate(sections, 1)})
         if index is None:
@@ -592,6 +624,69 @@ class _Turn:
         if self.view.section_state(section).status is Status.DONE:
             return self.summary(section.id)
         return self.walk(section.id)
+
+    # --- submission and the states after it ---------------------------------------------------
+
+    def submit_check(self) -> Outcome:
+        check = submission.submit_check(self.view)
+        buttons = [
+            Button(texts.BTN_GOTO.format(section=section.heading), f"前往 {index}")
+            for index, section in check.to_fix
+        ]
+        if check.ready:
+            buttons.insert(0, Button(texts.BTN_CONFIRM_SUBMIT, "确认提交"))
+        buttons.append(Button(texts.BTN_BACK_TO_OVERVIEW, "总览"))
+        return self.done(
+            ConvState().at(Mode.SUBMIT, ""), Choice(self.lead(check.text), tuple(buttons))
+        )
+
+    def on_submit(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        verb, number = _verb(raw)
+        if verb == "前往" and number is not None:
+            return self.on_overview(state, str(number), None)
+        if verb in ("确认提交", "确认", "提交", "确定"):
+            check = submission.submit_check(self.view)
+            if not check.ready:
+                self.note(texts.CHECK_NOT_READY)
+                return self.submit_check()
+            version = self.filing.version + 1
+            self.effects.append(SubmitFiling(version))
+            expected = add_working_days(self.local_today(), 1)
+            text = texts.SUBMITTED.format(version=version, expected=chinese_date(expected))
+            return self.done(ConvState(), Text(self.lead(text)))
+        self.note(texts.NOT_AN_OPTION)
+        return self.submit_check()
+
+    def local_today(self) -> date:
+        return self.now.astimezone(SHANGHAI).date()
+
+    def locked(self, state: ConvState, event: Event) -> Outcome:
+        """After submission the filing is the reviewers': contacts see where it stands."""
+        filing = self.filing
+        if filing.status == "submitted":
+            submitted = (filing.submitted_at or self.now).astimezone(SHANGHAI).date()
+            expected = chinese_date(add_working_days(submitted, 1))
+            text = texts.LOCKED_SUBMITTED.format(version=filing.version, expected=expected)
+            overview, _entries = overview_text(self.view)
+            return self.done(state, Text(f"{text}\n\n{overview.split(chr(10))[0]}"))
+        if filing.status == "approved":
+            key = Key(STAMPED_FORM)
+            if isinstance(event, FileIn) and event.ref is not None:
+                self.change(SetAnswer(key, event.ref, self.filing.get(key)))
+                self.effects.append(StampedFormReceived(event.ref))
+                text = texts.STAMPED_RECEIVED.format(
+                    name=event.ref.name, size=file_size(event.ref.size)
+                )
+                return self.done(ConvState(), Text(text))
+            if isinstance(event, FileIn):
+                self.note(texts.FILE_REJECTED.format(reason=event.rejected))
+            self.note(texts.LOCKED_APPROVED)
+            request = FileRequest(self.lead(texts.STAMP_REQUEST), STAMPED_FORM, "盖章版申报表")
+            return self.done(state, request)
+        text = texts.LOCKED_COMPLETE.format(
+            version=filing.version, help_line=self.form.cycle.help_line
+        )
+        return self.done(state, Text(text))
 
     # --- global commands ------------------------------------------------------------------------
 
@@ -693,6 +788,14 @@ def _position(section: SectionSpec, key: Key) -> int:
 
 
 _DIGITS = frozenset("0123456789")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# After submission contacts cannot edit; the reviewers decide what happens next.
+LOCKED = frozenset({"submitted", "approved", "complete"})
+STAMPED_FORM = "workflow.stamped_form"
+
+
+def _has(form: FormSpec, section_id: str) -> bool:
+    return any(s.id == section_id for s in form.sections)
 
 
 def _verb(raw: str) -> tuple[str, int | None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
@@ -73,6 +73,12 @@ class Filing:
     status: str = "draft"
     answers: Mapping[Key, Answer] = field(default_factory=lambda: _EMPTY_ANSWERS)
     records: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY_RECORDS)
+    # The review workflow, as storage knows it: the last submitted version, when it was
+    # submitted, and the reviewer's reason and sections when it was rejected.
+    version: int = 0
+    submitted_at: datetime | None = None
+    review_note: str = ""
+    review_sections: tuple[str, ...] = ()
 
     def get(self, key: Key) -> Value | None:
         answer = self.answers.get(key)

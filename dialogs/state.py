@@ -20,6 +20,7 @@ class Mode(StrEnum):
     CONFIRM_DELETE = "confirm_delete"
     OVERVIEW = "overview"
     PAUSED = "paused"
+    SUBMIT = "submit"  # the pre-submit check, waiting for confirmation
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,3 +99,35 @@ OVERVIEW_ALL_DONE = "所有部分都已填写完整。"
 ALL_DONE = "🎉 所有部分都已填写完整！可以发送“总览”再核对一遍。"
 PROBLEMS = "{count} 个问题"
 MORE = "等 {count} 项"
+
+# --- submission and review workflow ---------------------------------------------------------
+BTN_SUBMIT = "📤 提交审核"
+BTN_CONFIRM_SUBMIT = "确认提交"
+BTN_BACK_TO_OVERVIEW = "返回总览"
+BTN_GOTO = "去填写：{section}"
+CHECK_HEAD = "【提交前检查】"
+CHECK_MISSING = "✗ {section}：{items}"
+CHECK_COMPLETE = "✓ 所有部分都已填写完整。"
+CHECK_TOTALS = "自动计算的合计："
+CHECK_READY = "参考指标低于要求只是提示，不影响提交。确认提交后内容将冻结，等待协会审核。"
+CHECK_NOT_READY = "还有未完成的部分，补全后才能提交。点击下面的按钮直接前往。"
+SUBMITTED = (
+    "✅ 已提交审核（第 {version} 版）。审核一般在一个工作日内完成，预计 {expected} 前"
+    "给出结果，结果会第一时间通知您。审核期间内容不能修改。"
+)
+LOCKED_SUBMITTED = (
+    "您的年检申报第 {version} 版已提交，正在审核中（预计 {expected} 前完成）。"
+    "审核期间内容不能修改，结果会第一时间通知您。"
+)
+LOCKED_APPROVED = (
+    "您的年检申报已审核通过。请打印申报表，加盖单位公章并由法定代表人签字后，"
+    "把扫描件（PDF、JPG 或 PNG）直接发送到这里。"
+)
+STAMP_REQUEST = "请上传：盖章版电子申报表"
+STAMPED_RECEIVED = "✅ 已收到盖章版申报表：{name}（{size}）。年检网上填报环节已全部完成，感谢配合！"
+LOCKED_COMPLETE = "您的年检网上填报已全部完成（第 {version} 版）。如需帮助请致电 {help_line}。"
+REJECTED_NOTE = "❗ 第 {version} 版审核未通过。原因：{reason}"
+REJECTED_SECTIONS = "需要修改：{sections}。修改后请重新提交审核。"
+OVERVIEW_TO_FIX = "❗ {section}：审核员要求修改"
+CHANGE_LINE = "• {label}：{old} → {new}"
+CHANGE_RECORDS = "• {noun}：新增 {added} 条，删除 {removed} 条"

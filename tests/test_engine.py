@@ -10,6 +10,7 @@ import pytest
 
 from dialogs import totals
 from dialogs.cycle import Cycle
+from dialogs.effects import StampedFormReceived, SubmitFiling
 from dialogs.engine import Outcome, step
 from dialogs.form import build_form
 from dialogs.model import Answer, FileRef, Filing, Key, Source, apply_changes
@@ -284,3 +285,74 @@ def test_more_than_ten_projects_only_largest_ten_need_files() -> None:
     required = [view.required(spec, Key(spec.id, rid)) for rid in ids]
     assert required == [False, False] + [True] * 10
     assert view.section_state(FORM.section("attachments")).status is Status.NOT_STARTED
+
+
+# --- submission and after ---------------------------------------------------------------------
+
+
+def _complete_chat(status: str = "draft", **extra: object) -> Chat:
+    from dataclasses import replace
+
+    from tests.fakes import completed_filing
+
+    _form, filing = completed_filing()
+    return Chat(filing=replace(filing, status=status, **extra))  # type: ignore[arg-type]
+
+
+def test_submit_from_overview_after_the_check() -> None:
+    chat = _complete_chat()
+    chat.run("总览")
+    assert chat.options[-1] == "📤 提交审核"
+    text = chat.run("提交")
+    assert chat.state.mode is Mode.SUBMIT
+    assert "✓ 所有部分都已填写完整" in text and "合同金额合计：3,532.00 万元" in text
+    assert chat.options[0] == "确认提交"
+    text = chat.run("确认提交")
+    assert chat.last is not None
+    assert chat.last.effects == (SubmitFiling(1),)
+    # 2025-12-01 10:00 Beijing is a Monday: the result is due the next working day.
+    assert "第 1 版" in text and "2025年12月2日（周二）" in text
+
+
+def test_submit_check_lists_what_is_missing_with_a_way_there(chat: Chat) -> None:
+    chat.run(*ENTERPRISE, "张三")
+    text = chat.run("提交")
+    assert "✗ 申报联系人：联系人手机" in text and "补全后才能提交" in text
+    assert "确认提交" not in chat.options
+    assert chat.options[0] == "去填写：申报联系人"
+    chat.run("1")
+    assert chat.state.field == "contact.mobile"
+    chat.run("提交")
+    text = chat.send("确认提交")
+    assert "补全后才能提交" in text and chat.last is not None and not chat.last.effects
+
+
+def test_submitted_filing_is_locked_for_contacts() -> None:
+    chat = _complete_chat("submitted", version=1, submitted_at=NOW)
+    text = chat.send("修改")
+    assert "正在审核中" in text and "2025年12月2日" in text
+    assert chat.last is not None and not chat.last.changes
+
+
+def test_approved_filing_takes_the_stamped_form() -> None:
+    chat = _complete_chat("approved", version=2)
+    text = chat.send("你好")
+    assert "审核通过" in text and "盖章" in text
+    assert chat.last is not None and isinstance(chat.last.replies[-1], FileRequest)
+    stamped = FileRef("c" * 64, "盖章版.pdf", 4096, "application/pdf")
+    text = chat.send(FileIn(stamped))
+    assert "已收到盖章版申报表：盖章版.pdf（4 KB）" in text
+    assert chat.last.effects == (StampedFormReceived(stamped),)
+    assert chat.value("workflow.stamped_form") == stamped
+
+
+def test_rejected_filing_shows_the_reason_and_the_sections_to_fix() -> None:
+    chat = _complete_chat(
+        "rejected", version=1, review_note="项目合同金额与附件不符", review_sections=("projects",)
+    )
+    text = chat.send(Start())
+    assert "第 1 版审核未通过。原因：项目合同金额与附件不符" in text
+    assert "需要修改：3 系统集成项目汇总" in text
+    assert "❗ 3 系统集成项目汇总：审核员要求修改" in chat.options
+    chat.run(str(chat.options.index("❗ 3 系统集成项目汇总：审核员要求修改") + 1))
+    assert chat.state.mode is Mode.SUMMARY and chat.state.section == "projects"

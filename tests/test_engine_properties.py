@@ -255,7 +255,7 @@ def check_state(state: ConvState) -> None:
     if state.mode is Mode.ASK:
         assert state.field in FIELDS, state
         assert state.section == FORM.section_of(state.field).id, state
-    elif state.mode not in (Mode.WELCOME, Mode.OVERVIEW, Mode.PAUSED):
+    elif state.mode not in (Mode.WELCOME, Mode.OVERVIEW, Mode.PAUSED, Mode.SUBMIT):
         assert state.section in SECTIONS, state
     if state.mode in (Mode.AFTER_RECORD, Mode.RECORD, Mode.CONFIRM_DELETE):
         assert state.record and any(FORM.section(state.section).groups()), state
