@@ -1,0 +1,45 @@
+"""What the assistant says to reviewers (审核员)."""
+
+from __future__ import annotations
+
+QUEUE_EMPTY = "目前没有待审核的申报。有新的提交会立即通知您。"
+QUEUE_HEAD = "【待审核 {count} 份】（按提交时间，最早的在前）"
+QUEUE_LINE = "{n}. {name}（{grade}级）第 {version} 版 · 提交于 {when}{late}"
+OVERDUE = " ⏰已超过一个工作日"
+BTN_REFRESH = "🔄 刷新"
+NOT_UNDERSTOOD = "没有理解，请点击下面的按钮，或回复编号。"
+NOT_FOUND = "找不到这份申报，或它已不在待审核状态。"
+HELP = (
+    "审核员指令：待审（查看待审核列表）、打开 编号、通过、驳回、附件、返回。"
+    "驳回时先写原因，再勾选需要企业修改的部分。"
+)
+STATUS = {
+    "draft": "填写中",
+    "submitted": "待审核",
+    "rejected": "已驳回",
+    "approved": "已通过，待回传盖章版",
+    "complete": "已完成",
+}
+FILING_HEAD = "【审核】{name} · 第 {version} 版 · {status}"
+SUBMITTED_AT = "提交时间：{when}（北京时间）"
+KEY_FIGURES = "主要数据："
+FIGURE = "  {label}：{value}"
+PROJECTS_FIGURE = "{count} 个，合同金额 {contract:,.2f} 万元，服务费 {service:,.2f} 万元"
+CHANGES_HEAD = "与上次驳回版本相比的修改："
+HISTORY_HEAD = "处理记录："
+MORE = "……另有 {count} 处修改"
+BTN_APPROVE = "✅ 通过"
+BTN_REJECT = "❌ 驳回"
+BTN_FILES = "📎 附件（{count}）"
+BTN_QUEUE = "↩ 待审列表"
+BTN_SEND_REJECTION = "📨 发送驳回"
+BTN_BACK_TO_FILING = "↩ 返回申报"
+APPROVED = "✅ 已通过 {name} 第 {version} 版，申报表已发送给企业联系人。"
+REJECTED = "❌ 已驳回 {name} 第 {version} 版，原因和需要修改的部分已通知企业联系人。"
+ASK_REASON = "请输入驳回原因（企业联系人会看到这段文字）："
+ASK_SECTIONS = "驳回原因：{reason}\n请勾选需要企业修改的部分（可多选），然后点“发送驳回”："
+FILES_HEAD = "这份申报的附件，点击即可发送给您："
+SENDING_FILE = "📎 正在发送：{label}（{name}）"
+NEW_SUBMISSION = "📥 新的年检申报待审核：{name}（{grade}级）第 {version} 版。"
+STAMPED_IN = "📮 {name} 已回传盖章版申报表，年检填报完成。"
+BTN_OPEN = "打开审核"
