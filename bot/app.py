@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
+from bot.declaration import register_font
 from bot.service import ChatService
 from bot.settings import Settings
 from dialogs.form import build_form
@@ -25,5 +26,13 @@ def bootstrap(settings: Settings, clock: Clock | None = None) -> App:
     db = Database.from_url(settings.database_url)
     form = build_form(settings.cycle())
     files = AttachmentStore(settings.attachments_dir, max_bytes=settings.max_upload_bytes)
-    service = ChatService(db, form, clock or SystemClock(), files)
+    service = ChatService(
+        db,
+        form,
+        clock or SystemClock(),
+        files,
+        reviewers=settings.reviewer_ids(),
+        trial_channels=settings.trial_channel_names(),
+        fonts=register_font(settings.pdf_font),
+    )
     return App(settings, db, form, service)

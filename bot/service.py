@@ -9,16 +9,49 @@ event is handled once, and no reply is lost between the commit and the network.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
+from bot.declaration import Fonts, register_font
+from bot.workflow import (
+    ReviewerView,
+    Workflow,
+    enterprise_name,
+    history_lines,
+    load_filing,
+    reviewers_of,
+)
+from dialogs import texts
+from dialogs.commands import command_of
+from dialogs.effects import RedeemInvite
 from dialogs.engine import Outcome, step
-from dialogs.replies import Choice, Event, FileIn, FileRequest, Reply, TextIn, to_payload
+from dialogs.model import apply_changes
+from dialogs.onboarding import onboarding_step
+from dialogs.replies import (
+    Choice,
+    Event,
+    FileIn,
+    FileRequest,
+    Reply,
+    Start,
+    Text,
+    TextIn,
+    to_payload,
+)
+from dialogs.review import ReviewState, review_step
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
+from storage.accounts import (
+    EnterpriseRepository,
+    InviteRepository,
+    MemberRepository,
+    ReviewerRepository,
+    WorkflowRepository,
+)
 from storage.compose import IMAGE_TYPES, images_to_pdf
 from storage.db import Database
 from storage.files import AttachmentRejected, AttachmentStore
@@ -39,14 +72,16 @@ _ATTEMPTS = 3
 @dataclass(frozen=True, slots=True)
 class Turn:
     filing_id: int | None
-    outcome: Outcome | None  # None: nothing was done (a duplicate or a stale button)
+    outcome: Outcome | None  # the filing dialog's; None for reviewers, onboarding, no-ops
     outbox_ids: tuple[int, ...] = ()
     duplicate: bool = False
     stale: bool = False
+    extra: tuple[Reply, ...] = ()  # replies that did not come from the filing dialog
 
     @property
     def replies(self) -> Sequence[Reply]:
-        return self.outcome.replies if self.outcome is not None else ()
+        own = self.outcome.replies if self.outcome is not None else ()
+        return (*own, *self.extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +100,31 @@ class Press:
     index: int
 
 
+# The terminal chat has no delivery of its own: nothing is queued for it.
+UNDELIVERED_CHANNELS = frozenset({"console"})
+
+
 class ChatService:
-    def __init__(self, db: Database, form: FormSpec, clock: Clock, files: AttachmentStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        form: FormSpec,
+        clock: Clock,
+        files: AttachmentStore,
+        *,
+        reviewers: Collection[tuple[str, str]] = (),
+        trial_channels: Collection[str] = ("console",),
+        fonts: Fonts | None = None,
+    ) -> None:
         self.db = db
         self.form = form
         self.clock = clock
         self.files = files
+        self.configured_reviewers = tuple(reviewers)
+        # Channels where an unbound user fills a trial filing of their own (the terminal chat,
+        # for trying the form out); elsewhere a chat must be bound to an enterprise first.
+        self.trial_channels = frozenset(trial_channels)
+        self.fonts = fonts or register_font()
 
     def handle(
         self,
@@ -81,9 +135,9 @@ class ChatService:
         event_id: str | None = None,
         queue: bool = False,
     ) -> Turn:
-        """Steps the engine for one event. With `event_id`, an event seen before is skipped;
-        with `queue`, the replies go to the outbox in the same transaction (messaging
-        channels deliver them from there) instead of only being returned."""
+        """Steps the right dialog for this chat. With `event_id`, an event seen before is
+        skipped; with `queue`, the replies go to the outbox in the same transaction
+        (messaging channels deliver them from there) instead of only being returned."""
         for attempt in range(_ATTEMPTS):
             try:
                 return self._handle_once(channel, chat_id, event, event_id, queue)
@@ -113,32 +167,121 @@ class ChatService:
                 if pressed is None:
                     return Turn(None, None, stale=True)
                 event = TextIn(pressed)
-            filing_id, outcome = self._step(session, channel, chat_id, event)
-            ids: tuple[int, ...] = ()
+            turn = self._route(session, channel, chat_id, event, now)
             if queue:
-                ids = self._queue(session, chats, channel, chat_id, outcome.replies)
-        return Turn(filing_id, outcome, ids)
+                ids = self._queue(session, chats, channel, chat_id, turn.replies)
+                turn = replace(turn, outbox_ids=ids)
+        return turn
 
-    def _step(
-        self, session: Session, channel: str, chat_id: str, event: Event
-    ) -> tuple[int, Outcome]:
-        now = self.clock.now()
+    def _route(
+        self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
+    ) -> Turn:
+        reviewers = ReviewerRepository(session)
+        if reviewers.is_reviewer(channel, chat_id, self.configured_reviewers):
+            return self._review(session, channel, chat_id, event, now)
+        member = MemberRepository(session).get(channel, chat_id)
+        if member is not None:
+            filing_id = EnterpriseRepository(session).filing_for(
+                member.enterprise_id, self.form.cycle.year, now
+            )
+            return self._file(session, channel, chat_id, event, filing_id=filing_id, now=now)
+        if channel in self.trial_channels:
+            return self._file(session, channel, chat_id, event, filing_id=None, now=now)
+        return self._onboard(session, channel, chat_id, event, now)
+
+    def _file(
+        self,
+        session: Session,
+        channel: str,
+        chat_id: str,
+        event: Event,
+        *,
+        filing_id: int | None,
+        now: datetime,
+    ) -> Turn:
         filings = FilingRepository(session)
         conversations = ConversationRepository(session)
         stored = conversations.get(channel, chat_id)
-        if stored is None or stored.filing_id is None:
-            filing_id = filings.create(self.form.cycle.year, now)
-            state = ConvState()
-        else:
+        state = ConvState()
+        if (
+            stored is not None
+            and stored.filing_id is not None
+            and filing_id in (None, stored.filing_id)
+        ):
             filing_id = stored.filing_id
             state = ConvState.from_dict(stored.state)
+        if filing_id is None:
+            filing_id = filings.create(self.form.cycle.year, now)
+        if isinstance(event, TextIn) and command_of(event.text) is None and _is_history(event.text):
+            return Turn(filing_id, None, extra=(Text(self._history(session, filing_id)),))
         if isinstance(event, FileIn) and event.ref is not None:
             AttachmentRepository(session).record(event.ref, now)
-        outcome = step(self.form, filings.load(filing_id), state, event, now)
+        filing = load_filing(session, filing_id)
+        outcome = step(self.form, filing, state, event, now)
         if outcome.changes:
             filings.apply(filing_id, outcome.changes, actor=f"{channel}:{chat_id}", now=now)
         conversations.put(channel, chat_id, filing_id, outcome.state.to_dict(), now)
-        return filing_id, outcome
+        extra: list[Reply] = []
+        if outcome.effects:
+            after = apply_changes(filing, outcome.changes)
+            extra = self._workflow(session, now).carry_out(
+                outcome.effects, after, (channel, chat_id)
+            )
+        return Turn(filing_id, outcome, extra=tuple(extra))
+
+    def _review(
+        self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
+    ) -> Turn:
+        conversations = ConversationRepository(session)
+        stored = conversations.get(channel, chat_id)
+        state = ReviewState.from_dict(stored.state if stored is not None else None)
+        ports = ReviewerView(session, self.form, now)
+        if isinstance(event, TextIn) and _is_history(event.text) and state.filing_id:
+            opened = ports.open(state.filing_id)
+            lines = opened.history if opened is not None else ()
+            text = "\n".join((texts.HISTORY_HEAD, *lines)) if lines else texts.HISTORY_EMPTY
+            return Turn(None, None, extra=(Text(text),))
+        outcome = review_step(self.form, ports, state, event, now)
+        conversations.put(channel, chat_id, None, outcome.state.to_dict(), now)
+        extra = self._workflow(session, now).carry_out(outcome.effects, None, (channel, chat_id))
+        return Turn(None, None, extra=(*outcome.replies, *extra))
+
+    def _onboard(
+        self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
+    ) -> Turn:
+        outcome = onboarding_step(event, self.form.cycle.help_line)
+        for effect in outcome.effects:
+            if isinstance(effect, RedeemInvite):
+                return self._redeem(session, channel, chat_id, effect.code, now)
+        return Turn(None, None, extra=outcome.replies)
+
+    def _redeem(
+        self, session: Session, channel: str, chat_id: str, code: str, now: datetime
+    ) -> Turn:
+        enterprise_id = InviteRepository(session).redeem(code, f"{channel}:{chat_id}", now)
+        if enterprise_id is None:
+            return Turn(None, None, extra=(Text(texts.INVITE_INVALID),))
+        MemberRepository(session).bind(channel, chat_id, enterprise_id, "invite", now)
+        filing_id = EnterpriseRepository(session).filing_for(
+            enterprise_id, self.form.cycle.year, now
+        )
+        bound = Text(texts.BOUND.format(name=enterprise_name(session, enterprise_id)))
+        turn = self._file(session, channel, chat_id, Start(), filing_id=filing_id, now=now)
+        return replace(turn, extra=(bound, *turn.extra))
+
+    def _history(self, session: Session, filing_id: int) -> str:
+        lines = history_lines(WorkflowRepository(session).history(filing_id))
+        return "\n".join((texts.HISTORY_HEAD, *lines)) if lines else texts.HISTORY_EMPTY
+
+    def _workflow(self, session: Session, now: datetime) -> Workflow:
+        chats = ChannelChats(session)
+
+        def notify(channel: str, chat_id: str, replies: Sequence[Reply]) -> None:
+            if channel not in UNDELIVERED_CHANNELS:
+                self._queue(session, chats, channel, chat_id, replies)
+
+        reviewers = reviewers_of(session, self.configured_reviewers)
+        return Workflow(session, self.form, self.files, self.fonts, reviewers, notify, now)
 
     def _pressed(self, chats: ChannelChats, channel: str, chat_id: str, press: Press) -> str | None:
         """The value of a live button, consuming the prompt so it cannot act twice."""
@@ -160,15 +303,16 @@ class ChatService:
     ) -> tuple[int, ...]:
         now = self.clock.now()
         payloads = []
+        live = False
         for reply in replies:
             payload = to_payload(reply)
             if isinstance(reply, Choice | FileRequest) and reply.options:
                 options = [[b.label, b.value] for b in reply.options]
                 payload["seq"] = chats.new_prompt(channel, chat_id, options, now)
+                live = True
             payloads.append(payload)
-        if payloads and not any("seq" in payload for payload in payloads):
-            # The newest message has no buttons: those of the question it superseded (answered
-            # by typing) must not answer this one.
+        if not live:
+            # The newest message has no buttons: every older button is stale now.
             chats.clear_prompt(channel, chat_id, now)
         return tuple(Outbox(session).add(channel, chat_id, payloads, now))
 
@@ -225,6 +369,13 @@ class ChatService:
         ids = tuple(i for turn in turns for i in turn.outbox_ids)
         last = turns[-1]
         return Turn(last.filing_id, last.outcome, ids, last.duplicate, last.stale)
+
+
+_HISTORY_WORDS = frozenset({"/history", "history", "历史", "处理记录", "审核记录"})
+
+
+def _is_history(text: str) -> bool:
+    return text.strip().lower() in _HISTORY_WORDS
 
 
 def _album_name(files: Sequence[Incoming]) -> str:

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     telegram_rate: float = 30.0
     telegram_chat_burst: int = 3
 
+    # Reviewers, as "channel:user_id" separated by commas, e.g. "telegram:12345,console:wang".
+    # They may promote others in the chat; these stay reviewers whatever happens there.
+    reviewers: str = ""
+    # Channels where a chat not bound to an enterprise fills a trial filing of its own (the
+    # terminal chat, for trying the form out); elsewhere an invite code binds a chat first.
+    trial_channels: str = "console"
+    # How long an invite code stays valid.
+    invite_days: int = 30
+    # A CJK TrueType font for the declaration PDF (found on the system when unset).
+    pdf_font: Path | None = None
+
     # The inspection cycle: Y and the dates derived from it (each overridable).
     inspection_year: int = 2025
     results_date: date | None = None
@@ -68,6 +79,17 @@ class Settings(BaseSettings):
             renewal_deadline=self.renewal_deadline,
             help_line=self.help_line,
         )
+
+    def reviewer_ids(self) -> list[tuple[str, str]]:
+        found = []
+        for item in self.reviewers.split(","):
+            channel, sep, user = item.strip().partition(":")
+            if sep and channel and user:
+                found.append((channel.strip(), user.strip()))
+        return found
+
+    def trial_channel_names(self) -> list[str]:
+        return [c.strip() for c in self.trial_channels.split(",") if c.strip()]
 
     @property
     def max_upload_bytes(self) -> int:

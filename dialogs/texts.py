@@ -131,3 +131,29 @@ REJECTED_SECTIONS = "需要修改：{sections}。修改后请重新提交审核�
 OVERVIEW_TO_FIX = "❗ {section}：审核员要求修改"
 CHANGE_LINE = "• {label}：{old} → {new}"
 CHANGE_RECORDS = "• {noun}：新增 {added} 条，删除 {removed} 条"
+
+# --- accounts ------------------------------------------------------------------------------------
+ONBOARDING = (
+    "您好！我是年检助手。开始填报前，需要先把这个聊天绑定到您的单位：\n"
+    "请发送协会发给您的 8 位邀请码（例如 K7M2QX9P），或直接点击协会提供的邀请链接。\n"
+    "还没有邀请码？请联系协会：{help_line}。"
+)
+NOT_A_CODE = "这不是有效的邀请码格式（8 位字母和数字，例如 K7M2QX9P）。"
+BIND_FIRST = "请先绑定单位，再上传文件。"
+INVITE_INVALID = "✗ 邀请码无效、已使用或已过期。请核对后重新发送，或联系协会获取新的邀请码。"
+BOUND = "✅ 绑定成功：{name}。以后在这里填报的内容都属于这个单位，同单位的其他联系人也可以一起填写。"
+HISTORY_HEAD = "【处理记录】"
+HISTORY_LINE = "{when} {what}"
+HISTORY_EMPTY = "还没有处理记录（申报尚未提交）。"
+HISTORY_WHAT = {
+    "submitted": "提交审核（第 {version} 版）",
+    "approved": "审核通过（第 {version} 版）",
+    "rejected": "审核驳回（第 {version} 版）：{reason}",
+    "complete": "已回传盖章版申报表，填报完成",
+    "draft": "重新打开填写",
+}
+DECLARATION_CAPTION = "{name} {year} 年度年检申报表（第 {version} 版）"
+APPROVED_NOTICE = (
+    "🎉 您的年检申报（第 {version} 版）已审核通过！申报表见上方 PDF：请打印，加盖单位公章并由"
+    "法定代表人签字后，把扫描件直接发送到这里。"
+)

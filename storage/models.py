@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,12 +69,21 @@ class Base(DeclarativeBase):
 
 class FilingRow(Base):
     __tablename__ = "filings"
+    # One filing per enterprise and year; filings without an enterprise (NULL) are not limited.
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "year", name="uq_filings_enterprise_id_year"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     year: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="draft", server_default="draft")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="SET NULL")
+    )
+    # The number of the last submitted version; 0 = never submitted.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AnswerRow(Base):
@@ -186,3 +196,128 @@ class ChannelChatRow(Base):
     blocked_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+# --- accounts, binding, submission, review --------------------------------------------------
+
+
+class EnterpriseRow(Base):
+    """An account: the enterprise's full name plus its unified social credit code."""
+
+    __tablename__ = "enterprises"
+    __table_args__ = (
+        CheckConstraint("grade IN ('甲', '乙', '丙', '丁')", name="grade"),
+        CheckConstraint("status IN ('active', 'pending', 'rejected')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    grade: Mapped[str] = mapped_column(String(2))
+    cert_number: Mapped[str] = mapped_column(String(60), default="")
+    first_year: Mapped[int] = mapped_column(Integer)
+    # "pending": a registration awaiting a reviewer's approval.
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MemberRow(Base):
+    """A chat bound to an enterprise: its contact person. A chat belongs to one enterprise."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        CheckConstraint("via IN ('invite', 'request', 'registration', 'console')", name="via"),
+    )
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    full_name: Mapped[str] = mapped_column(String(60), default="")
+    mobile: Mapped[str] = mapped_column(String(20), default="")
+    via: Mapped[str] = mapped_column(String(12))
+    bound_at: Mapped[datetime]
+
+
+class ReviewerRow(Base):
+    """A reviewer added at run time; those named in the settings are reviewers regardless."""
+
+    __tablename__ = "reviewers"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(90))
+    added_at: Mapped[datetime]
+
+
+class InviteRow(Base):
+    """A one-time code that binds the chat redeeming it to an enterprise."""
+
+    __tablename__ = "invites"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(90))
+
+
+class RequestRow(Base):
+    """A binding or registration request waiting for a reviewer's decision."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        CheckConstraint("kind IN ('binding', 'registration')", name="kind"),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        Index("ix_requests_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="SET NULL"), index=True
+    )
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(90))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class FilingVersionRow(Base):
+    """The answers as submitted, frozen: what the reviewer decided on and the PDF shows."""
+
+    __tablename__ = "filing_versions"
+
+    filing_id: Mapped[int] = mapped_column(
+        ForeignKey("filings.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot: Mapped[str] = mapped_column(Text)  # JSON, see storage.accounts.snapshot_of
+    submitted_at: Mapped[datetime]
+    submitted_by: Mapped[str] = mapped_column(String(90))
+
+
+class TransitionRow(Base):
+    """One change of a filing's status: who, when, why (and which sections, on rejection)."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    filing_id: Mapped[int] = mapped_column(ForeignKey("filings.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(90))
+    channel: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    sections: Mapped[str | None] = mapped_column(Text)  # JSON list of section ids
+    at: Mapped[datetime]

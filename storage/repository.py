@@ -296,6 +296,12 @@ class FilingRepository:
                     self._delete_record(filing_id, group, record)
         self._touch(filing_id, now)
 
+    def enterprise_of(self, filing_id: int) -> int | None:
+        """The enterprise the filing belongs to (None for a trial filing of the terminal)."""
+        return self._session.scalar(
+            select(FilingRow.enterprise_id).where(FilingRow.id == filing_id)
+        )
+
     def set_status(self, filing_id: int, status: str, now: datetime) -> None:
         self._touch(filing_id, now, status=status)
 

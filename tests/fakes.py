@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,10 +32,18 @@ class FrozenClock:
         self.current += timedelta(**delta)
 
 
-def make_service(db: Database, files_dir: Path, year: int = 2025) -> ChatService:
-    return ChatService(
-        db, build_form(Cycle.for_year(year)), FrozenClock(), AttachmentStore(files_dir)
-    )
+def make_service(
+    db: Database,
+    files_dir: Path,
+    year: int = 2025,
+    *,
+    reviewers: Sequence[tuple[str, str]] = (),
+    trial: Sequence[str] = ("console", "test"),
+) -> ChatService:
+    """The service on a real database; chats of `trial` channels fill trial filings unbound."""
+    form = build_form(Cycle.for_year(year))
+    files = AttachmentStore(files_dir)
+    return ChatService(db, form, FrozenClock(), files, reviewers=reviewers, trial_channels=trial)
 
 
 def play(service: ChatService, chat_id: str, step: Step, channel: str = "test") -> list[Reply]:

@@ -87,8 +87,10 @@ class Handled:
 class RecordingService(ChatService):
     """The real service, remembering every event a channel handed it and what came of it."""
 
-    def __init__(self, db: Database, form: FormSpec, clock: Clock, files: AttachmentStore) -> None:
-        super().__init__(db, form, clock, files)
+    def __init__(
+        self, db: Database, form: FormSpec, clock: Clock, files: AttachmentStore, **options: Any
+    ) -> None:
+        super().__init__(db, form, clock, files, **options)
         self.handled: list[Handled] = []
 
     def handle(
@@ -131,6 +133,8 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Settin
         # Telegram's pace of about one message a second per chat would stretch the 300-step
         # filing to five minutes: each chat gets a burst that never runs out.
         "telegram_chat_burst": 1000,
+        # These chats fill trial filings without an invite (binding has its own tests).
+        "trial_channels": "console,telegram",
     }
     return Settings(**(values | overrides))
 
@@ -148,7 +152,15 @@ async def bot_running(
     settings = settings_for(fake, tmp_path, **overrides)
     await asyncio.to_thread(upgrade, settings.database_url)
     app = bootstrap(settings, FrozenClock())
-    service = RecordingService(app.db, app.form, app.service.clock, app.service.files)
+    service = RecordingService(
+        app.db,
+        app.form,
+        app.service.clock,
+        app.service.files,
+        reviewers=settings.reviewer_ids(),
+        trial_channels=settings.trial_channel_names(),
+        fonts=app.service.fonts,
+    )
     channel = TelegramChannel(
         service, settings, album_wait=album_wait, sweep_interval=sweep_interval
     )
