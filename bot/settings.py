@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # messages one chat may get in a burst before the pace of one a second applies.
     telegram_rate: float = 30.0
     telegram_chat_burst: int = 3
+    # For invite links (https://t.me/<username>?start=CODE); asked of the Bot API when unset.
+    telegram_bot_username: str | None = None
 
     # Reviewers, as "channel:user_id" separated by commas, e.g. "telegram:12345,console:wang".
     # They may promote others in the chat; these stay reviewers whatever happens there.

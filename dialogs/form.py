@@ -201,7 +201,7 @@ def _completion_totals(view: View) -> list[tuple[str, str]]:
                 f"服务费总值 {row.service:,.2f} 万元",
             )
         )
-    lines.append(("三年系统集成项目总值", f"{totals.three_year_total(view):,.2f} 万元"))
+    # The indicator line carries the three-year total itself.
     lines.append(_indicator_line(view, "three_year_value"))
     return lines
 

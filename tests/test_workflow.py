@@ -1,0 +1,181 @@
+"""From the roster to a completed filing, through the service on a real database: import,
+invite, binding, submission, rejection, resubmission with its changes, approval with the
+declaration PDF, the stamped form, and the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from bot.admin import import_roster, issue_invite
+from bot.app import App, bootstrap
+from bot.settings import Settings
+from dialogs.model import AddRecord, Key, SetAnswer
+from dialogs.replies import Document, Reply, Start, TextIn, from_payload, reply_text
+from storage.db import Database
+from storage.messaging import Outbox
+from storage.repository import FilingRepository
+from tests.fakes import FrozenClock, completed_filing
+from tests.filing_script import pdf_bytes
+
+CHANNEL = "tg"  # a messaging channel: replies go through the outbox, no trial filings
+CONTACT, REVIEWER, STRANGER = "alice", "wang", "mallory"
+
+
+def _roster(path: Path) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["单位名称", "统一社会信用代码", "资质等级", "证书编号", "首次获证年份"])
+    sheet.append(
+        ["新疆天山智联信息技术有限公司", "9111 0108 5513 8508 2q", "乙级", "XJSI-2025-0088", 2025]
+    )
+    sheet.append(["坏代码有限公司", "91110108551385082A", "丙", "X-2", 2019])
+    book.save(path)
+    return path
+
+
+@dataclass
+class World:
+    app: App
+
+    def send(self, chat: str, text: str) -> str:
+        turn = self.app.service.handle(CHANNEL, chat, TextIn(text), queue=True)
+        return "\n".join(reply_text(r) for r in turn.replies)
+
+    def outbox(self, chat: str) -> list[Reply]:
+        with self.app.db.session() as session:
+            items = Outbox(session).pending(CHANNEL, chat)
+        return [from_payload(item.payload) for item in items]
+
+    def outbox_text(self, chat: str) -> str:
+        return "\n".join(reply_text(r) for r in self.outbox(chat))
+
+
+def _world(database: Database, tmp_path: Path) -> World:
+    settings = Settings(
+        database_url=database.engine.url.render_as_string(hide_password=False),
+        attachments_dir=tmp_path / "files",
+        reviewers=f"{CHANNEL}:{REVIEWER}",
+        trial_channels="console",
+    )
+    return World(bootstrap(settings, FrozenClock()))
+
+
+def _fill_like_the_script(world: World, filing_id: int) -> None:
+    """Every answer of the scripted filing except the roster's own (section 1)."""
+    _form, scripted = completed_filing()
+    with world.app.db.session() as session:
+        filings = FilingRepository(session)
+        current = filings.load(filing_id)
+        changes = [
+            SetAnswer(key, answer.value, current.get(key))
+            for key, answer in scripted.answers.items()
+            if not key.field.startswith("enterprise.")
+        ]
+        adds = [AddRecord(g, r) for g, ids in scripted.records.items() for r in ids]
+        filings.apply(filing_id, [*adds, *changes], actor="test", now=world.app.service.clock.now())
+
+
+def test_from_roster_to_completed_filing(database: Database, tmp_path: Path) -> None:
+    world = _world(database, tmp_path)
+    report = import_roster(world.app, _roster(tmp_path / "roster.xlsx"))
+    lines, ok = report.result()
+    assert not ok and report.created == 1
+    assert "第 3 行「统一社会信用代码」：统一社会信用代码校验位不正确" in "\n".join(lines)
+    again = import_roster(world.app, _roster(tmp_path / "roster2.xlsx"))
+    assert (again.created, again.updated) == (0, 1)  # a re-import updates, never duplicates
+
+    filing_id = _bind(world)
+    _submit_and_reject(world, filing_id)
+    _resubmit_and_approve(world, filing_id)
+    _complete(world)
+
+
+def _bind(world: World) -> int:
+    # Binding needs proof: an invite code, used once.
+    assert "邀请码" in world.send(CONTACT, "你好")
+    assert "无效" in world.send(CONTACT, "ABCDEFGH")
+    invite, found = issue_invite(world.app, "91110108551385082Q")
+    assert found
+    code = invite[0].split("：")[1][:8]
+    turn = world.app.service.handle(CHANNEL, CONTACT, Start(code), queue=True)
+    text = "\n".join(reply_text(r) for r in turn.replies)
+    assert "绑定成功：新疆天山智联信息技术有限公司" in text
+    assert "联系人姓名" in text  # section 1 came from the roster: the walk starts at contact
+    assert "无效" in world.send(STRANGER, code)
+    filing_id = turn.filing_id
+    assert filing_id is not None
+    # Roster values are the association's: read-only for the contact.
+    with world.app.db.session() as session:
+        filing = FilingRepository(session).load(filing_id)
+    assert filing.answers[Key("enterprise.grade")].source == "roster"
+    return filing_id
+
+
+def _submit_and_reject(world: World, filing_id: int) -> None:
+    _fill_like_the_script(world, filing_id)
+    text = world.send(CONTACT, "提交")
+    assert "✓ 所有部分都已填写完整" in text
+    text = world.send(CONTACT, "确认提交")
+    assert "已提交审核（第 1 版）" in text
+    assert "新的年检申报待审核：新疆天山智联信息技术有限公司（乙级）第 1 版" in world.outbox_text(
+        REVIEWER
+    )
+    assert "正在审核中" in world.send(CONTACT, "修改")
+
+    # The reviewer rejects, naming the project summary.
+    assert "【待审核 1 份】" in world.send(REVIEWER, "待审")
+    text = world.send(REVIEWER, f"打开 {filing_id}")
+    assert "第 1 版 · 待审核" in text
+    world.send(REVIEWER, "驳回")
+    world.send(REVIEWER, "项目1的软件开发费与合同不符")
+    world.send(REVIEWER, "部分 projects")
+    assert "已驳回" in world.send(REVIEWER, "完成")
+    notice = world.outbox_text(CONTACT)
+    assert "第 1 版审核未通过。原因：项目1的软件开发费与合同不符" in notice
+    assert "需要修改：3 系统集成项目汇总" in notice
+
+
+def _resubmit_and_approve(world: World, filing_id: int) -> None:
+    # The contact corrects the first project's software fee and resubmits.
+    world.send(CONTACT, "总览")
+    world.send(CONTACT, "6")  # 3 系统集成项目汇总 is the sixth entry of the overview
+    world.send(CONTACT, "编辑 1")
+    world.send(CONTACT, "6")  # the record's sixth answer: 软件开发费
+    assert "已修改 软件开发费：100.00 万元" in world.send(CONTACT, "100")
+    world.send(CONTACT, "提交")
+    assert "已提交审核（第 2 版）" in world.send(CONTACT, "确认提交")
+
+    text = world.send(REVIEWER, f"打开 {filing_id}")
+    assert "与上次驳回版本相比的修改" in text
+    assert "软件开发费" in text
+    assert "120.50 万元 → 100.00 万元" in text
+    assert "已通过" in world.send(REVIEWER, "通过")
+    replies = world.outbox(CONTACT)
+    documents = [r for r in replies if isinstance(r, Document)]
+    assert documents and documents[-1].content.startswith(b"%PDF-")
+    assert documents[-1].filename == "新疆天山智联信息技术有限公司-年检申报表-第2版.pdf"
+    assert "已审核通过" in world.outbox_text(CONTACT)
+
+
+def _complete(world: World) -> None:
+    # The stamped form completes the filing; the reviewers hear of it.
+    stamped = world.app.service.receive_file(
+        CHANNEL, CONTACT, pdf_bytes("stamped"), "盖章版.pdf", queue=True
+    )
+    assert "已收到盖章版申报表" in reply_text(stamped.replies[0])
+    assert "已回传盖章版申报表" in world.outbox_text(REVIEWER)
+    assert "已全部完成" in world.send(CONTACT, "你好")
+
+    history = world.send(CONTACT, "/history")
+    for step in (
+        "提交审核（第 1 版）",
+        "审核驳回（第 1 版）",
+        "提交审核（第 2 版）",
+        "审核通过（第 2 版）",
+    ):
+        assert step in history
+    assert "填报完成" in history
