@@ -233,8 +233,18 @@ class _Turn:
         spec = self.form.field(key.field)
         back_to = state.back_to if state is not None and state.editing else ""
         editing = editing or bool(state is not None and state.editing)
-        new_state = ConvState().asking(key, section.id, editing=editing, back_to=back_to)
+        new_state = self.asking(key, section.id, editing=editing, back_to=back_to)
         return self.done(new_state, self.question(key, spec, section))
+
+    def asking(self, key: Key, section_id: str, *, editing: bool, back_to: str) -> ConvState:
+        current = self.filing.answers.get(key)
+        seen = current.revision if current is not None else 0
+        return ConvState().asking(key, section_id, editing=editing, back_to=back_to, seen=seen)
+
+    def changed_meanwhile(self, state: ConvState, key: Key) -> bool:
+        """Another contact answered or changed this since it was shown here."""
+        current = self.filing.answers.get(key)
+        return (current.revision if current is not None else 0) != state.seen
 
     def question(self, key: Key, spec: FieldSpec, section: SectionSpec) -> Reply:
         lines = [self.progress_line(key, section)]
@@ -319,6 +329,9 @@ class _Turn:
         if isinstance(result, Invalid):
             self.note(texts.ERROR.format(reason=result.reason, example=result.example))
             return self.ask(key, section, state=state)
+        if self.changed_meanwhile(state, key):
+            self.note(texts.CHANGED_MEANWHILE.format(label=label, value=self.view.display(key)))
+            return self.ask(key, section, state=state)
         self.store(key, result)
         template = texts.CHANGED if state.editing else texts.SAVED
         self.note(template.format(label=label, value=self.view.display(key)))
@@ -344,6 +357,10 @@ class _Turn:
             return self.advance(state, key)
         if event.ref is None:
             self.note(texts.FILE_REJECTED.format(reason=event.rejected))
+            return self.ask(key, self.form.section_of(key.field), state=state)
+        if self.changed_meanwhile(state, key):
+            label = self.view.label(key)
+            self.note(texts.CHANGED_MEANWHILE.format(label=label, value=self.view.display(key)))
             return self.ask(key, self.form.section_of(key.field), state=state)
         self.store(key, event.ref)
         self.note(
@@ -480,7 +497,7 @@ class _Turn:
             return self.record_view(state.section, state.record)
         key = keys[index - 1]
         return self.done(
-            ConvState().asking(key, section.id, editing=True, back_to="record"),
+            self.asking(key, section.id, editing=True, back_to="record"),
             self.question(key, self.form.field(key.field), section),
         )
 
@@ -586,7 +603,7 @@ class _Turn:
             return self.pick_field(section.id)
         key = keys[number - 1]
         return self.done(
-            ConvState().asking(key, section.id, editing=True, back_to="summary"),
+            self.asking(key, section.id, editing=True, back_to="summary"),
             self.question(key, self.form.field(key.field), section),
         )
 

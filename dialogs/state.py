@@ -36,6 +36,9 @@ class ConvState:
     action: str = ""  # PICK_RECORD: "edit" | "delete"
     # PAUSED: the state to resume (without its own `paused` nesting).
     resume: dict[str, Any] | None = None
+    # ASK: the revision of the answer when the question was shown (0: unanswered then). An
+    # answer typed against an older revision would silently undo another contact's edit.
+    seen: int = 0
 
     @property
     def key(self) -> Key:
@@ -61,7 +64,13 @@ class ConvState:
         return cls(**values)
 
     def asking(
-        self, key: Key, section: str, *, editing: bool = False, back_to: str = ""
+        self,
+        key: Key,
+        section: str,
+        *,
+        editing: bool = False,
+        back_to: str = "",
+        seen: int = 0,
     ) -> ConvState:
         return replace(
             self,
@@ -74,6 +83,7 @@ class ConvState:
             back_to=back_to,
             action="",
             resume=None,
+            seen=seen,
         )
 
     def at(self, mode: Mode, section: str, *, record: str = "", action: str = "") -> ConvState:

@@ -35,6 +35,10 @@ SAVED = "✓ 已保存 {label}：{value}"
 CHANGED = "✓ 已修改 {label}：{value}"
 KEPT = "✓ 保持不变：{label}"
 SKIPPED = "✓ 已跳过：{label}"
+CHANGED_MEANWHILE = (
+    "⚠ “{label}”刚刚已被同单位的其他联系人填写为：{value}。您的输入没有保存；"
+    "如仍要修改，请重新输入，或发送“保留”。"
+)
 NOTHING_TO_KEEP = "“{label}”还没有填写，请输入。"
 
 ERROR = "✗ {reason}\n例如：{example}"
@@ -142,8 +146,7 @@ NOT_A_CODE = "这不是有效的邀请码格式（8 位字母和数字，例如 
 BIND_FIRST = "请先绑定单位，再上传文件。"
 INVITE_INVALID = "✗ 邀请码无效、已使用或已过期。请核对后重新发送，或联系协会获取新的邀请码。"
 BOUND = (
-    "✅ 绑定成功：{name}。以后在这里填报的内容都属于这个单位，"
-    "同单位的其他联系人也可以一起填写。"
+    "✅ 绑定成功：{name}。以后在这里填报的内容都属于这个单位，同单位的其他联系人也可以一起填写。"
 )
 HISTORY_HEAD = "【处理记录】"
 HISTORY_LINE = "{when} {what}"

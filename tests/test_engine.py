@@ -356,3 +356,25 @@ def test_rejected_filing_shows_the_reason_and_the_sections_to_fix() -> None:
     assert "❗ 3 系统集成项目汇总：审核员要求修改" in chat.options
     chat.run(str(chat.options.index("❗ 3 系统集成项目汇总：审核员要求修改") + 1))
     assert chat.state.mode is Mode.SUMMARY and chat.state.section == "projects"
+
+
+def test_an_answer_based_on_stale_data_never_overwrites_silently(chat: Chat) -> None:
+    chat.run(*ENTERPRISE, *CONTACT, "100")
+    chat.run("返回")  # shows 职工总数 = 100 to this contact
+    assert chat.state.field == "personnel.employees"
+    # Meanwhile another contact of the enterprise changes it.
+    other = step(
+        FORM,
+        chat.filing,
+        ConvState().asking(Key("personnel.employees"), "personnel", seen=1),
+        TextIn("120"),
+        NOW,
+    )
+    chat.filing = apply_changes(chat.filing, other.changes)
+    assert chat.value("personnel.employees") == 120
+    text = chat.send("90")
+    assert "刚刚已被同单位的其他联系人填写为：120 人" in text
+    assert chat.value("personnel.employees") == 120 and chat.last is not None
+    assert not chat.last.changes
+    chat.run("90")  # seen the new value: now it is a deliberate change
+    assert chat.value("personnel.employees") == 90
