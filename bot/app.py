@@ -34,5 +34,7 @@ def bootstrap(settings: Settings, clock: Clock | None = None) -> App:
         reviewers=settings.reviewer_ids(),
         trial_channels=settings.trial_channel_names(),
         fonts=register_font(settings.pdf_font),
+        invite_days=settings.invite_days,
+        bot_username=(settings.telegram_bot_username or "").lstrip("@") or None,
     )
     return App(settings, db, form, service)

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.admin import import_roster, issue_invite
 from bot.app import App, bootstrap
 from bot.channels.console import ConsoleChat, default_user
+from bot.privacy import install_log_masking
 from bot.settings import Settings
 from bot.tables import UnreadableTable
 from storage import migrate
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    install_log_masking()
     settings = Settings()
     if args.command == "db":
         if args.action == "upgrade":

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.declaration import Fonts, register_font
+from bot.privacy import mask_mobile
 from bot.workflow import (
     ReviewerView,
     Workflow,
@@ -26,12 +28,22 @@ from bot.workflow import (
     reviewers_of,
 )
 from dialogs import texts
+from dialogs import texts_review as tr
 from dialogs.commands import command_of
-from dialogs.effects import RedeemInvite
+from dialogs.effects import (
+    DecideRequest,
+    Effect,
+    IssueInvite,
+    PromoteReviewer,
+    RedeemInvite,
+    RequestBinding,
+    RequestRegistration,
+)
 from dialogs.engine import Outcome, step
 from dialogs.model import apply_changes
-from dialogs.onboarding import onboarding_step
+from dialogs.onboarding import OnboardingState, onboarding_step
 from dialogs.replies import (
+    Button,
     Choice,
     Event,
     FileIn,
@@ -46,11 +58,14 @@ from dialogs.review import ReviewState, review_step
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from storage.accounts import (
+    EnterpriseExists,
     EnterpriseRepository,
     InviteRepository,
     MemberRepository,
+    RequestRepository,
     ReviewerRepository,
     WorkflowRepository,
+    new_code,
 )
 from storage.compose import IMAGE_TYPES, images_to_pdf
 from storage.db import Database
@@ -64,6 +79,7 @@ from storage.repository import (
 )
 
 log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # A conflicting edit by another contact is retried against the fresh filing this often.
 _ATTEMPTS = 3
@@ -115,6 +131,8 @@ class ChatService:
         reviewers: Collection[tuple[str, str]] = (),
         trial_channels: Collection[str] = ("console",),
         fonts: Fonts | None = None,
+        invite_days: int = 30,
+        bot_username: str | None = None,
     ) -> None:
         self.db = db
         self.form = form
@@ -125,6 +143,8 @@ class ChatService:
         # for trying the form out); elsewhere a chat must be bound to an enterprise first.
         self.trial_channels = frozenset(trial_channels)
         self.fonts = fonts or register_font()
+        self.invite_days = invite_days
+        self.bot_username = bot_username
 
     def handle(
         self,
@@ -243,16 +263,30 @@ class ChatService:
             return Turn(None, None, extra=(Text(text),))
         outcome = review_step(self.form, ports, state, event, now)
         conversations.put(channel, chat_id, None, outcome.state.to_dict(), now)
-        extra = self._workflow(session, now).carry_out(outcome.effects, None, (channel, chat_id))
+        actor = (channel, chat_id)
+        extra = self._workflow(session, now).carry_out(outcome.effects, None, actor)
+        extra += self._reviewer_effects(session, outcome.effects, actor, now)
         return Turn(None, None, extra=(*outcome.replies, *extra))
 
     def _onboard(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
     ) -> Turn:
-        outcome = onboarding_step(event, self.form.cycle.help_line)
+        conversations = ConversationRepository(session)
+        stored = conversations.get(channel, chat_id)
+        state = OnboardingState.from_dict(stored.state if stored is not None else None)
+        waiting = RequestRepository(session).pending_for(channel, chat_id)
+        year, help_line = self.form.cycle.year, self.form.cycle.help_line
+        outcome = onboarding_step(state, event, help_line, year)
+        conversations.put(channel, chat_id, None, outcome.state.to_dict(), now)
         for effect in outcome.effects:
-            if isinstance(effect, RedeemInvite):
-                return self._redeem(session, channel, chat_id, effect.code, now)
+            match effect:
+                case RedeemInvite(code=code):
+                    return self._redeem(session, channel, chat_id, code, now)
+                case RequestBinding() | RequestRegistration():
+                    reply = self._request(session, channel, chat_id, effect, now)
+                    return Turn(None, None, extra=(reply,))
+        if waiting and not state.path and outcome.state.path == "":
+            return Turn(None, None, extra=(Text(texts.REQUEST_PENDING.format(id=waiting[0].id)),))
         return Turn(None, None, extra=outcome.replies)
 
     def _redeem(
@@ -261,13 +295,143 @@ class ChatService:
         enterprise_id = InviteRepository(session).redeem(code, f"{channel}:{chat_id}", now)
         if enterprise_id is None:
             return Turn(None, None, extra=(Text(texts.INVITE_INVALID),))
-        MemberRepository(session).bind(channel, chat_id, enterprise_id, "invite", now)
+        return self._bind(session, channel, chat_id, enterprise_id, via="invite", now=now)
+
+    def _bind(
+        self,
+        session: Session,
+        channel: str,
+        chat_id: str,
+        enterprise_id: int,
+        *,
+        via: str,
+        now: datetime,
+        **contact: str,
+    ) -> Turn:
+        """Binds the chat and opens its enterprise's filing at the right question."""
+        MemberRepository(session).bind(channel, chat_id, enterprise_id, via, now, **contact)
         filing_id = EnterpriseRepository(session).filing_for(
             enterprise_id, self.form.cycle.year, now
         )
         bound = Text(texts.BOUND.format(name=enterprise_name(session, enterprise_id)))
         turn = self._file(session, channel, chat_id, Start(), filing_id=filing_id, now=now)
         return replace(turn, extra=(bound, *turn.extra))
+
+    def _request(
+        self,
+        session: Session,
+        channel: str,
+        chat_id: str,
+        effect: RequestBinding | RequestRegistration,
+        now: datetime,
+    ) -> Reply:
+        enterprises = EnterpriseRepository(session)
+        year = self.form.cycle.year
+        if isinstance(effect, RequestBinding):
+            found = enterprises.by_credit_code(effect.credit_code)
+            if found is None or found.status != "active":
+                return Text(texts.NOT_ON_ROSTER.format(code=effect.credit_code, year=year))
+            kind, enterprise_id = "binding", found.id
+            summary = tr.BINDING_SUMMARY.format(
+                full_name=effect.full_name, name=found.name, code=found.credit_code
+            )
+        else:
+            try:
+                enterprise_id = enterprises.create_pending(
+                    effect.name,
+                    effect.credit_code,
+                    effect.grade,
+                    effect.cert_number,
+                    effect.first_year,
+                    now,
+                )
+            except EnterpriseExists:
+                return Text(texts.ALREADY_REGISTERED)
+            kind = "registration"
+            summary = tr.REGISTRATION_SUMMARY.format(
+                name=effect.name,
+                code=effect.credit_code,
+                grade=effect.grade,
+                cert=effect.cert_number,
+                full_name=effect.full_name,
+                mobile=mask_mobile(effect.mobile),
+            )
+        payload = {k: v for k, v in asdict(effect).items()}
+        request_id = RequestRepository(session).open(
+            kind, channel, chat_id, payload, now, enterprise_id=enterprise_id
+        )
+        notice = Choice(
+            tr.NEW_REQUEST.format(kind=tr.REQUEST_KINDS[kind], id=request_id, summary=summary),
+            (
+                Button(tr.BTN_APPROVE_REQUEST, f"批准申请 {request_id}"),
+                Button(tr.BTN_DECLINE_REQUEST, f"不批准申请 {request_id}"),
+            ),
+        )
+        workflow = self._workflow(session, now)
+        for reviewer in workflow.reviewers:
+            workflow.notify(*reviewer, [notice])
+        return Text(texts.REQUEST_SENT.format(id=request_id))
+
+    def _decide(
+        self, session: Session, request_id: int, approve: bool, actor: str, now: datetime
+    ) -> None:
+        requests = RequestRepository(session)
+        request = requests.get(request_id)
+        if request is None or request.status != "pending":
+            return
+        requests.decide(request_id, "approved" if approve else "rejected", actor, now)
+        enterprises = EnterpriseRepository(session)
+        notify = self._workflow(session, now).notify
+        if request.enterprise_id is None:
+            return
+        if not approve:
+            if request.kind == "registration":
+                enterprises.reject(request.enterprise_id, now)
+            text = texts.REQUEST_DECLINED.format(id=request_id, help_line=self.form.cycle.help_line)
+            notify(request.channel, request.chat_id, [Text(text)])
+            return
+        if request.kind == "registration":
+            enterprises.activate(request.enterprise_id, now)
+        contact = {
+            "full_name": str(request.payload.get("full_name", "")),
+            "mobile": str(request.payload.get("mobile", "")),
+        }
+        turn = self._bind(
+            session,
+            request.channel,
+            request.chat_id,
+            request.enterprise_id,
+            via="request",
+            now=now,
+            **contact,
+        )
+        notify(request.channel, request.chat_id, [Text(texts.REQUEST_APPROVED), *turn.replies])
+
+    def _reviewer_effects(
+        self, session: Session, effects: Sequence[Effect], actor: tuple[str, str], now: datetime
+    ) -> list[Reply]:
+        replies: list[Reply] = []
+        for effect in effects:
+            match effect:
+                case DecideRequest(request_id=request_id, approve=approve):
+                    self._decide(session, request_id, approve, f"{actor[0]}:{actor[1]}", now)
+                case PromoteReviewer(channel=channel, chat_id=chat_id):
+                    ReviewerRepository(session).add(channel, chat_id, f"{actor[0]}:{actor[1]}", now)
+                case IssueInvite(credit_code=code):
+                    replies.append(self._invite(session, code, now))
+        return replies
+
+    def _invite(self, session: Session, credit_code: str, now: datetime) -> Reply:
+        enterprise = EnterpriseRepository(session).by_credit_code(credit_code)
+        if enterprise is None:
+            return Text(tr.INVITE_UNKNOWN.format(code=credit_code))
+        valid = timedelta(days=self.invite_days)
+        code = InviteRepository(session).issue(enterprise.id, now, valid, new_code())
+        until = (now + valid).astimezone(SHANGHAI).strftime("%Y-%m-%d")
+        lines = [tr.INVITE_ISSUED.format(code=code, name=enterprise.name, until=until)]
+        if self.bot_username:
+            lines.append(tr.INVITE_LINK.format(bot=self.bot_username, code=code))
+        return Text("\n".join(lines))
 
     def _history(self, session: Session, filing_id: int) -> str:
         lines = history_lines(WorkflowRepository(session).history(filing_id))

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.declaration import Fonts, declaration_pdf
+from bot.privacy import mask_mobile
 from dialogs import texts
 from dialogs import texts_review as tr
 from dialogs.effects import (
@@ -29,7 +30,7 @@ from dialogs.effects import (
 from dialogs.engine import step
 from dialogs.model import FileRef, Filing, Key
 from dialogs.replies import Button, Choice, Document, Reply, Start, Text
-from dialogs.review import Opened, QueueEntry
+from dialogs.review import Opened, QueueEntry, RequestEntry
 from dialogs.spec import FormSpec, Kind
 from dialogs.state import ConvState
 from dialogs.submission import changes_between
@@ -41,6 +42,7 @@ from storage.accounts import (
     SUBMITTED,
     EnterpriseRepository,
     MemberRepository,
+    RequestRepository,
     ReviewerRepository,
     Transition,
     WorkflowRepository,
@@ -268,6 +270,27 @@ class ReviewerView:
             tuple(history_lines(moves)),
             tuple(self.attachments(filing)),
         )
+
+    def requests(self) -> Sequence[RequestEntry]:
+        entries = []
+        for request in RequestRepository(self.session).pending():
+            p = request.payload
+            if request.kind == "binding":
+                name = enterprise_name(self.session, request.enterprise_id or 0)
+                summary = tr.BINDING_SUMMARY.format(
+                    full_name=p.get("full_name", ""), name=name, code=p.get("credit_code", "")
+                )
+            else:
+                summary = tr.REGISTRATION_SUMMARY.format(
+                    name=p.get("name", ""),
+                    code=p.get("credit_code", ""),
+                    grade=p.get("grade", ""),
+                    cert=p.get("cert_number", ""),
+                    full_name=p.get("full_name", ""),
+                    mobile=mask_mobile(str(p.get("mobile", ""))),
+                )
+            entries.append(RequestEntry(request.id, request.kind, summary))
+        return entries
 
     def attachments(self, filing: Filing) -> list[tuple[str, FileRef]]:
         view = View(self.form, filing)

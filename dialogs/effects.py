@@ -53,6 +53,39 @@ class IssueInvite:
     credit_code: str
 
 
+@dataclass(frozen=True, slots=True)
+class RequestBinding:
+    """An unbound chat asks to join an enterprise on the roster; a reviewer decides."""
+
+    full_name: str
+    credit_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRegistration:
+    """An enterprise first certified this year registers; a reviewer decides."""
+
+    name: str
+    credit_code: str
+    grade: str
+    cert_number: str
+    full_name: str
+    mobile: str
+    first_year: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecideRequest:
+    request_id: int
+    approve: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteReviewer:
+    channel: str
+    chat_id: str
+
+
 Effect = (
     SubmitFiling
     | StampedFormReceived
@@ -61,4 +94,8 @@ Effect = (
     | SendAttachment
     | RedeemInvite
     | IssueInvite
+    | RequestBinding
+    | RequestRegistration
+    | DecideRequest
+    | PromoteReviewer
 )

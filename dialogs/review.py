@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo
 from dialogs import texts_review as t
 from dialogs import totals
 from dialogs.commands import Command, command_of
-from dialogs.effects import Approve, Effect, Reject, SendAttachment
+from dialogs.effects import (
+    Approve,
+    DecideRequest,
+    Effect,
+    IssueInvite,
+    PromoteReviewer,
+    Reject,
+    SendAttachment,
+)
 from dialogs.indicators import evaluate_all
 from dialogs.model import FileRef, Filing
 from dialogs.parsing import normalize
@@ -48,10 +56,19 @@ class Opened:
     attachments: tuple[tuple[str, FileRef], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RequestEntry:
+    id: int
+    kind: str  # binding | registration
+    summary: str
+
+
 class ReviewPorts(Protocol):
     def queue(self) -> Sequence[QueueEntry]: ...
 
     def open(self, filing_id: int) -> Opened | None: ...
+
+    def requests(self) -> Sequence[RequestEntry]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +136,25 @@ class _Review:
         if command is Command.HELP:
             self.notes.append(t.HELP)
             return self.queue()
+        if verb in ("批准申请", "不批准申请") and arg.strip().isdecimal():
+            approve = verb == "批准申请"
+            self.effects.append(DecideRequest(int(arg), approve))
+            verdict = "批准" if approve else "不批准"
+            self.notes.append(t.REQUEST_DONE.format(id=int(arg), verdict=verdict))
+            return self.requests()
+        if verb in ("申请", "待处理申请"):
+            return self.requests()
+        if verb == "添加审核员":
+            who = arg.strip()
+            channel, sep, chat_id = who.partition(":")
+            if not (sep and channel and chat_id):
+                return self.done(state, Text(t.PROMOTE_FORMAT))
+            self.effects.append(PromoteReviewer(channel, chat_id))
+            self.notes.append(t.PROMOTED.format(who=who))
+            return self.queue()
+        if verb == "邀请" and arg.strip():
+            self.effects.append(IssueInvite(arg.strip()))
+            return self.done(state, Text(t.INVITE_ISSUING))
         if verb in ("待审", "列表", "刷新", "队列", "/queue") or command is Command.OVERVIEW:
             return self.queue()
         if state.mode == "queue":
@@ -138,6 +174,10 @@ class _Review:
     def queue(self) -> ReviewOutcome:
         entries = list(self.ports.queue())
         if not entries:
+            pending = len(self.ports.requests())
+            if pending:
+                self.notes.append(t.QUEUE_EMPTY)
+                return self.requests()
             return self.done(ReviewState(), Text(self.lead(t.QUEUE_EMPTY)))
         lines = [t.QUEUE_HEAD.format(count=len(entries))]
         buttons = []
@@ -151,6 +191,23 @@ class _Review:
             )
             buttons.append(Button(f"{i}. {e.enterprise}{late}", f"打开 {e.filing_id}"))
         buttons.append(Button(t.BTN_REFRESH, "刷新"))
+        pending = len(self.ports.requests())
+        if pending:
+            buttons.append(Button(t.BTN_REQUESTS.format(count=pending), "申请"))
+        return self.done(ReviewState(), Choice(self.lead("\n".join(lines)), tuple(buttons)))
+
+    def requests(self) -> ReviewOutcome:
+        entries = list(self.ports.requests())
+        if not entries:
+            return self.done(ReviewState(), Text(self.lead(t.REQUESTS_EMPTY)))
+        lines = [t.REQUESTS_HEAD.format(count=len(entries))]
+        buttons = []
+        for e in entries:
+            kind = t.REQUEST_KINDS.get(e.kind, e.kind)
+            lines.append(f"#{e.id} {kind}：{e.summary}")
+            buttons.append(Button(f"{t.BTN_APPROVE_REQUEST} #{e.id}", f"批准申请 {e.id}"))
+            buttons.append(Button(f"{t.BTN_DECLINE_REQUEST} #{e.id}", f"不批准申请 {e.id}"))
+        buttons.append(Button(t.BTN_QUEUE, "列表"))
         return self.done(ReviewState(), Choice(self.lead("\n".join(lines)), tuple(buttons)))
 
     def on_queue(self, text: str) -> ReviewOutcome:

@@ -120,19 +120,26 @@ def _with_roster(filing: Filing, key: Key) -> Filing:
     return replace(filing, answers={**filing.answers, key: replace(answer, source=Source.ROSTER)})
 
 
+def _seen(filing: Filing, key: Key) -> int:
+    """The revision a question shows: what the contact saw when it was asked."""
+    answer = filing.answers.get(key)
+    return answer.revision if answer is not None else 0
+
+
 def situations(spec: FieldSpec) -> list[Situation]:
     keys = _keys_of(spec)
     assert keys, f"the complete filing has no answer for {spec.id}"
     key = keys[0]
     section = FORM.section_of(spec.id).id
+    seen = _seen(COMPLETE, key)
     asking = ConvState().asking(key, section)
     out = [
         Situation("unanswered", _without(COMPLETE, key), asking),
-        Situation("answered", COMPLETE, asking),
+        Situation("answered", COMPLETE, ConvState().asking(key, section, seen=seen)),
         Situation(
             "editing",
             COMPLETE,
-            ConvState().asking(key, section, editing=True, back_to="summary"),
+            ConvState().asking(key, section, editing=True, back_to="summary", seen=seen),
         ),
         Situation("roster", _with_roster(COMPLETE, key), asking),
     ]
@@ -144,7 +151,7 @@ def situations(spec: FieldSpec) -> list[Situation]:
             Situation(
                 "editing in record",
                 COMPLETE,
-                ConvState().asking(key, section, editing=True, back_to="record"),
+                ConvState().asking(key, section, editing=True, back_to="record", seen=seen),
             )
         )
     if len(keys) > 1:  # per-year answers: the last year too

@@ -6,10 +6,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from dialogs.effects import Approve, Reject, SendAttachment
+from dialogs.effects import (
+    Approve,
+    DecideRequest,
+    IssueInvite,
+    PromoteReviewer,
+    Reject,
+    SendAttachment,
+)
 from dialogs.model import FileRef
 from dialogs.replies import Choice, Event, Start, TextIn, reply_text
-from dialogs.review import Opened, QueueEntry, ReviewOutcome, ReviewState, review_step
+from dialogs.review import (
+    Opened,
+    QueueEntry,
+    RequestEntry,
+    ReviewOutcome,
+    ReviewState,
+    review_step,
+)
 from tests.fakes import completed_filing
 
 FORM, FILING = completed_filing()
@@ -30,6 +44,11 @@ class Ports:
 
     def open(self, filing_id: int) -> Opened | None:
         return self.opened.get(filing_id)
+
+    def requests(self) -> Sequence[RequestEntry]:
+        return self.pending
+
+    pending: list[RequestEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -130,3 +149,24 @@ def test_decisions_only_on_submitted_filings() -> None:
     reviewer.send("打开 7")
     reviewer.send("通过")
     assert reviewer.last is not None and not reviewer.last.effects
+
+
+def test_requests_are_listed_and_decided() -> None:
+    ports = Ports(pending=[RequestEntry(3, "binding", "李娜 申请绑定 天山智联（9111…）")])
+    reviewer = Reviewer(ports)
+    text = reviewer.send(Start())
+    assert "目前没有待审核的申报" in text and "#3 绑定申请：李娜 申请绑定" in text
+    assert ("✅ 批准 #3", "批准申请 3") in reviewer.options
+    reviewer.send("批准申请 3")
+    assert reviewer.last is not None and reviewer.last.effects == (DecideRequest(3, True),)
+
+
+def test_promote_and_invite() -> None:
+    reviewer = Reviewer(Ports())
+    reviewer.send("添加审核员 telegram:42")
+    assert reviewer.last is not None and reviewer.last.effects == (
+        PromoteReviewer("telegram", "42"),
+    )
+    assert "格式" in reviewer.send("添加审核员 42")
+    reviewer.send("邀请 91110108551385082Q")
+    assert reviewer.last.effects == (IssueInvite("91110108551385082Q"),)

@@ -11,6 +11,7 @@ from openpyxl import Workbook
 
 from bot.admin import import_roster, issue_invite
 from bot.app import App, bootstrap
+from bot.privacy import mask_mobile, mask_personal
 from bot.settings import Settings
 from dialogs.model import AddRecord, Key, SetAnswer
 from dialogs.replies import Document, Reply, Start, TextIn, from_payload, reply_text
@@ -179,3 +180,60 @@ def _complete(world: World) -> None:
     ):
         assert step in history
     assert "填报完成" in history
+
+
+def test_binding_request_and_registration_approved_by_a_reviewer(
+    database: Database, tmp_path: Path
+) -> None:
+    world = _world(database, tmp_path)
+    import_roster(world.app, _roster(tmp_path / "roster.xlsx"))
+
+    # A contact of an enterprise on the roster, without an invite code.
+    world.send("bob", "你好")
+    assert "请输入您的真实姓名" in world.send("bob", "申请绑定")
+    world.send("bob", "王小明")
+    assert "✗" in world.send("bob", "91110108551385082A")  # check digit
+    assert "申请已提交" in world.send("bob", "91110108551385082Q")
+    assert "正在等待审核员确认" in world.send("bob", "你好")
+    notice = world.outbox_text(REVIEWER)
+    assert "新的绑定申请" in notice and "王小明 申请绑定 新疆天山智联信息技术有限公司" in notice
+
+    # A newly certified enterprise registers.
+    world.send("carol", "注册")
+    world.send("carol", "新疆新星数据科技有限公司")
+    code = "91110000600037341L"  # a valid code not on the roster
+    world.send("carol", code)
+    world.send("carol", "丁")
+    world.send("carol", "XJSI-2025-0201")
+    world.send("carol", "赵敏")
+    assert "申请已提交" in world.send("carol", "139 9123 4567")
+    assert "新疆新星数据科技有限公司" in world.outbox_text(REVIEWER)
+    assert "139****4567" in world.outbox_text(REVIEWER)  # masked for the reviewer
+
+    text = world.send(REVIEWER, "申请")
+    assert "【待处理的申请 2 个】" in text
+    ids = [int(line.split()[0][1:]) for line in text.splitlines() if line.startswith("#")]
+    world.send(REVIEWER, f"批准申请 {ids[0]}")
+    world.send(REVIEWER, f"批准申请 {ids[1]}")
+    assert "您的申请已通过" in world.outbox_text("bob")
+    assert "绑定成功：新疆天山智联信息技术有限公司" in world.outbox_text("bob")
+    assert "绑定成功：新疆新星数据科技有限公司" in world.outbox_text("carol")
+    # Bound now: their messages reach their filing.
+    assert "联系人" in world.send("carol", "继续")
+
+
+def test_reviewers_promote_others_and_issue_invites(database: Database, tmp_path: Path) -> None:
+    world = _world(database, tmp_path)
+    import_roster(world.app, _roster(tmp_path / "roster.xlsx"))
+    world.send(REVIEWER, "添加审核员 tg:li")
+    assert "目前没有待审核的申报" in world.send("li", "待审")  # li is a reviewer now
+    text = world.send(REVIEWER, "邀请 91110108551385082Q")
+    code = text.split("邀请码：")[1][:8]
+    assert "绑定成功" in world.send("dave", code)
+
+
+def test_personal_numbers_are_masked() -> None:
+    assert mask_mobile("13991234567") == "139****4567"
+    text = mask_personal("联系人 13991234567，身份证 650102199001011234，代码 91110108551385082Q")
+    assert "139****4567" in text and "650102********1234" in text
+    assert "91110108551385082Q" in text  # credit codes are public, not personal
