@@ -18,6 +18,7 @@ class Command(StrEnum):
     EDIT = "edit"
     OVERVIEW = "overview"
     SUBMIT = "submit"
+    REMOVE = "remove"
 
 
 _WORDS: dict[str, Command] = {
@@ -31,6 +32,7 @@ _WORDS: dict[str, Command] = {
     **dict.fromkeys(("修改", "更改", "改", "edit"), Command.EDIT),
     **dict.fromkeys(("总览", "进度", "状态", "概览", "overview", "status"), Command.OVERVIEW),
     **dict.fromkeys(("提交", "提交审核", "submit"), Command.SUBMIT),
+    **dict.fromkeys(("移除", "移除文件", "删除文件", "删除附件", "remove"), Command.REMOVE),
 }
 
 

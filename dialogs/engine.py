@@ -270,6 +270,12 @@ class _Turn:
         if self.view.answered(key):
             lines.append(texts.CURRENT_VALUE.format(value=self.view.display(key)))
             buttons.append(Button(texts.BTN_KEEP, "保留"))
+            if (
+                spec.kind is Kind.FILE
+                and self.view.filled(key)
+                and not self.view.required(spec, key)
+            ):
+                buttons.append(Button(texts.BTN_REMOVE_FILE, "移除"))
         elif not self.view.required(spec, key):
             buttons.append(Button(texts.BTN_SKIP, "跳过"))
         text = self.lead("\n".join(lines))
@@ -323,6 +329,8 @@ class _Turn:
             self.note(texts.SKIPPED.format(label=label))
             return self.advance(state, key)
         if spec.kind is Kind.FILE:
+            if command is Command.REMOVE and current is not None:
+                return self.remove_file(state, key, spec)
             self.note(texts.NEED_FILE)
             return self.ask(key, section, state=state)
         result = parse_answer(self.view, spec, key, raw)
@@ -368,6 +376,16 @@ class _Turn:
                 name=event.ref.name, size=file_size(event.ref.size), label=self.view.label(key)
             )
         )
+        return self.advance(state, key)
+
+    def remove_file(self, state: ConvState, key: Key, spec: FieldSpec) -> Outcome:
+        """An optional file can be taken out again; a required one only replaced."""
+        label = self.view.label(key)
+        if self.view.required(spec, key):
+            self.note(texts.FILE_REQUIRED.format(label=label))
+            return self.ask(key, self.form.section_of(key.field), state=state)
+        self.store(key, SKIPPED)
+        self.note(texts.FILE_REMOVED.format(label=label))
         return self.advance(state, key)
 
     def read_only(self, key: Key) -> bool:

@@ -13,7 +13,7 @@ from dialogs.cycle import Cycle
 from dialogs.effects import StampedFormReceived, SubmitFiling
 from dialogs.engine import Outcome, step
 from dialogs.form import build_form
-from dialogs.model import Answer, FileRef, Filing, Key, Source, apply_changes
+from dialogs.model import Answer, FileRef, Filing, Key, SetAnswer, Source, apply_changes
 from dialogs.replies import Choice, Event, FileIn, FileRequest, Start, TextIn, reply_text
 from dialogs.state import ConvState, Mode
 from dialogs.view import SKIPPED, Status, View
@@ -378,3 +378,26 @@ def test_an_answer_based_on_stale_data_never_overwrites_silently(chat: Chat) -> 
     assert not chat.last.changes
     chat.run("90")  # seen the new value: now it is a deliberate change
     assert chat.value("personnel.employees") == 90
+
+
+def test_optional_files_can_be_removed_required_ones_only_replaced() -> None:
+    chat = _complete_chat()
+    projects = chat.view.records("projects")
+    # The two smallest of twelve projects need no contract file: theirs can be removed.
+    optional = Key("attach.project_file", projects[-1])
+    chat.filing = apply_changes(
+        chat.filing, [SetAnswer(optional, FileRef("d" * 64, "合同12.pdf", 1024, "application/pdf"))]
+    )
+    chat.state = ConvState().asking(
+        optional, "attachments", editing=True, back_to="summary", seen=2
+    )
+    assert chat.state.seen == chat.filing.answers[optional].revision
+    chat.send("移除")
+    assert chat.value("attach.project_file", projects[-1]) == SKIPPED
+    required = Key("attach.licence")
+    seen = chat.filing.answers[required].revision
+    chat.state = ConvState().asking(
+        required, "attachments", editing=True, back_to="summary", seen=seen
+    )
+    text = chat.send("移除")
+    assert "不能移除" in text and isinstance(chat.value("attach.licence"), FileRef)
