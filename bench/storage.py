@@ -96,7 +96,7 @@ def play_filing(url: str, files_dir: Path) -> FilingRun:
     upgrade(url)
     db = Database.from_url(url)
     try:
-        service = make_service(db, files_dir)
+        service = make_service(db, files_dir, trial=(CHANNEL,))
         times: list[float] = []
         problems: list[str] = []
         for i, item in enumerate([Start(), *filing_script()]):
