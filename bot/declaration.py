@@ -164,6 +164,11 @@ class DeclarationBuilder:
         ]
         if head:
             style.append(("BACKGROUND", (0, 0), (-1, head - 1), colors.HexColor("#E8E8E8")))
+        if dense:
+            # Narrow columns: with the default 6 pt padding an amount such as 1,179.60 or a
+            # date wraps in the middle ("1,179.6" / "0"); 1.5 pt keeps every figure on one line.
+            style.append(("LEFTPADDING", (0, 0), (-1, -1), 1.5))
+            style.append(("RIGHTPADDING", (0, 0), (-1, -1), 1.5))
         table.setStyle(TableStyle(style))
         return table
 

@@ -93,11 +93,12 @@ class Turn:
     duplicate: bool = False
     stale: bool = False
     extra: tuple[Reply, ...] = ()  # replies that did not come from the filing dialog
+    lead: tuple[Reply, ...] = ()  # shown before the dialog's replies ("bound to ...")
 
     @property
     def replies(self) -> Sequence[Reply]:
         own = self.outcome.replies if self.outcome is not None else ()
-        return (*own, *self.extra)
+        return (*self.lead, *own, *self.extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +316,8 @@ class ChatService:
         )
         bound = Text(texts.BOUND.format(name=enterprise_name(session, enterprise_id)))
         turn = self._file(session, channel, chat_id, Start(), filing_id=filing_id, now=now)
-        return replace(turn, extra=(bound, *turn.extra))
+        # The confirmation comes first: the first question must be the last message.
+        return replace(turn, lead=(bound, *turn.lead))
 
     def _request(
         self,
@@ -516,6 +518,9 @@ class ChatService:
         """Several photos sent together (an album) become one PDF, one page each: the form
         wants one file per slot, e.g. a contract's key pages plus its acceptance report.
         Other files sent together are taken one after the other."""
+        if not self._takes_files(channel, chat_id):
+            # Unbound chats and reviewers have no filing to attach to: nothing is stored.
+            return self.handle(channel, chat_id, FileIn(None, ""), event_id=event_id, queue=queue)
         try:
             kinds = [self.files.check(f.data) for f in files]
         except AttachmentRejected as rejected:
@@ -531,8 +536,15 @@ class ChatService:
             part_id = event_id if event_id is None or len(files) == 1 else f"{event_id}#{i}"
             turns.append(self.handle(channel, chat_id, FileIn(ref), event_id=part_id, queue=queue))
         ids = tuple(i for turn in turns for i in turn.outbox_ids)
-        last = turns[-1]
-        return Turn(last.filing_id, last.outcome, ids, last.duplicate, last.stale)
+        return replace(turns[-1], outbox_ids=ids)
+
+    def _takes_files(self, channel: str, chat_id: str) -> bool:
+        """Whether the chat fills a filing (bound, or on a trial channel) and is no reviewer."""
+        with self.db.session() as session:
+            if ReviewerRepository(session).is_reviewer(channel, chat_id, self.configured_reviewers):
+                return False
+            member = MemberRepository(session).get(channel, chat_id)
+        return member is not None or channel in self.trial_channels
 
 
 _HISTORY_WORDS = frozenset({"/history", "history", "历史", "处理记录", "审核记录"})

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
 
 from bot.service import ChatService
 from dialogs import engine
 from dialogs.cycle import Cycle
 from dialogs.form import build_form
-from dialogs.model import FileRef, Filing, apply_changes
+from dialogs.model import AddRecord, FileRef, Filing, Key, SetAnswer, apply_changes
 from dialogs.replies import Event, FileIn, Reply, Start, TextIn, reply_text
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from storage.db import Database
 from storage.files import AttachmentStore, detect_content_type
+from storage.repository import AttachmentRepository, FilingRepository
 from tests.filing_script import Bad, Step, Upload, filing_script
 
 
@@ -84,3 +91,80 @@ def completed_filing(year: int = 2025) -> tuple[FormSpec, Filing]:
         outcome = engine.step(form, filing, state, event, now)
         filing, state = apply_changes(filing, outcome.changes), outcome.state
     return form, filing
+
+
+# --- the association's side: roster rows, a filled filing, the PDF read back ------------------
+
+ROSTER_HEADER = ("单位名称", "统一社会信用代码", "资质等级", "证书编号", "首次获证年份")
+# The scripted filing's enterprise (its code typed with spaces and a lower-case check letter).
+ENTERPRISE_A = (
+    "新疆天山智联信息技术有限公司",
+    "9111 0108 5513 8508 2q",
+    "乙级",
+    "XJSI-2025-0088",
+    2025,
+)
+CODE_A = "91110108551385082Q"
+ENTERPRISE_B = ("新疆新星数据科技有限公司", "91110000600037341L", "丙级", "XJSI-2019-0031", 2019)
+CODE_B = "91110000600037341L"
+
+
+def write_roster(path: Path, rows: Sequence[Sequence[object]]) -> Path:
+    """The association's roster as the Excel sheet `bot.admin.import_roster` reads."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(ROSTER_HEADER))
+    for row in rows:
+        sheet.append(list(row))
+    book.save(path)
+    return path
+
+
+def fill_like_the_script(
+    db: Database,
+    filing_id: int,
+    now: datetime,
+    *,
+    files: AttachmentStore | None = None,
+    leave: Callable[[Key], bool] = lambda key: False,
+) -> None:
+    """Every answer of the scripted filing except those already given (the roster's, for a
+    bound enterprise) and those `leave` keeps for the test to give itself. With `files`, the
+    scripted uploads are stored too, so every file reference of the filing can be opened."""
+    _form, scripted = completed_filing()
+    if files is not None:
+        for step in filing_script():
+            if isinstance(step, Upload):
+                files.put(step.data, step.name)
+    with db.session() as session:
+        filings = FilingRepository(session)
+        current = filings.load(filing_id)
+        changes = [
+            SetAnswer(key, answer.value, None)
+            for key, answer in scripted.answers.items()
+            if key not in current.answers and not leave(key)
+        ]
+        if files is not None:
+            attachments = AttachmentRepository(session)
+            for change in changes:
+                if isinstance(change.value, FileRef):
+                    attachments.record(change.value, now)
+        adds = [AddRecord(g, r) for g, ids in scripted.records.items() for r in ids]
+        filings.apply(filing_id, [*adds, *changes], actor="test", now=now)
+
+
+def pdf_text(pdf: bytes, workdir: Path) -> str:
+    """The PDF's text as `pdftotext -layout` reads it (poppler-utils; skipped without it
+    locally, failed on CI)."""
+    if shutil.which("pdftotext") is None:
+        message = "pdftotext (Debian poppler-utils) is needed to read the PDF back"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    path = workdir / "read-back.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True
+    )
+    return done.stdout

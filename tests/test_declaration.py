@@ -3,31 +3,13 @@ the enterprise and version on every page."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from bot.declaration import declaration_pdf, register_font
 from dialogs.view import View
-from tests.fakes import completed_filing
-
-
-def _text(pdf: bytes, tmp_path: Path) -> str:
-    if shutil.which("pdftotext") is None:
-        message = "pdftotext (Debian poppler-utils) is needed to read the PDF back"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    path = tmp_path / "form.pdf"
-    path.write_bytes(pdf)
-    done = subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True
-    )
-    return done.stdout
+from tests.fakes import completed_filing, pdf_text
 
 
 def test_declaration_has_every_section_total_and_page_furniture(tmp_path: Path) -> None:
@@ -39,7 +21,7 @@ def test_declaration_has_every_section_total_and_page_furniture(tmp_path: Path) 
     assert pdf.startswith(b"%PDF-")
     if fonts.embedded:
         assert b"/FontFile2" in pdf  # the TrueType font travels with the document
-    text = _text(pdf, tmp_path)
+    text = pdf_text(pdf, tmp_path)
     pages = text.split("\f")[:-1] if text.endswith("\f") else text.split("\f")
     assert len(pages) >= 4
     for number, page in enumerate(pages, 1):
@@ -53,6 +35,11 @@ def test_declaration_has_every_section_total_and_page_furniture(tmp_path: Path) 
     assert "91110108551385082Q" in text
     assert "乌鲁木齐市政务云平台" in text and "塔城地区办公网络维护" in text
     assert "3,532.00" in text and "1,706.15" in text  # contract and service-fee totals
+    # The project table's figures and dates stay whole in their narrow columns.
+    assert re.search(r"^合计\s+12 个项目\s+1,179\.60\s.*1,706\.15\s.*3,532\.00$", text, re.M)
+    assert re.search(
+        r"^1\s+乌鲁木齐市政务云平台\s+乌鲁木齐市数据局\s+2024-03-01 2025-01-20\s", text, re.M
+    )
     assert "4,602.50" in text  # three-year total
     assert "单位（盖章）" in text and "法定代表人（签字）" in text
     assert "2026-01-05 08:00" in text  # generated at, Beijing time

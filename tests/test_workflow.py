@@ -7,18 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from openpyxl import Workbook
-
 from bot.admin import import_roster, issue_invite
 from bot.app import App, bootstrap
 from bot.privacy import mask_mobile, mask_personal
 from bot.settings import Settings
-from dialogs.model import AddRecord, Key, SetAnswer
+from dialogs.model import Key
 from dialogs.replies import Document, Reply, Start, TextIn, from_payload, reply_text
 from storage.db import Database
 from storage.messaging import Outbox
 from storage.repository import FilingRepository
-from tests.fakes import FrozenClock, completed_filing
+from tests.fakes import ENTERPRISE_A, FrozenClock, fill_like_the_script, write_roster
 from tests.filing_script import pdf_bytes
 
 CHANNEL = "tg"  # a messaging channel: replies go through the outbox, no trial filings
@@ -26,16 +24,9 @@ CONTACT, REVIEWER, STRANGER = "alice", "wang", "mallory"
 
 
 def _roster(path: Path) -> Path:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["单位名称", "统一社会信用代码", "资质等级", "证书编号", "首次获证年份"])
-    sheet.append(
-        ["新疆天山智联信息技术有限公司", "9111 0108 5513 8508 2q", "乙级", "XJSI-2025-0088", 2025]
+    return write_roster(
+        path, [ENTERPRISE_A, ("坏代码有限公司", "91110108551385082A", "丙", "X-2", 2019)]
     )
-    sheet.append(["坏代码有限公司", "91110108551385082A", "丙", "X-2", 2019])
-    book.save(path)
-    return path
 
 
 @dataclass
@@ -67,17 +58,7 @@ def _world(database: Database, tmp_path: Path) -> World:
 
 def _fill_like_the_script(world: World, filing_id: int) -> None:
     """Every answer of the scripted filing except the roster's own (section 1)."""
-    _form, scripted = completed_filing()
-    with world.app.db.session() as session:
-        filings = FilingRepository(session)
-        current = filings.load(filing_id)
-        changes = [
-            SetAnswer(key, answer.value, current.get(key))
-            for key, answer in scripted.answers.items()
-            if not key.field.startswith("enterprise.")
-        ]
-        adds = [AddRecord(g, r) for g, ids in scripted.records.items() for r in ids]
-        filings.apply(filing_id, [*adds, *changes], actor="test", now=world.app.service.clock.now())
+    fill_like_the_script(world.app.db, filing_id, world.app.service.clock.now())
 
 
 def test_from_roster_to_completed_filing(database: Database, tmp_path: Path) -> None:
