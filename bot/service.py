@@ -9,6 +9,7 @@ event is handled once, and no reply is lost between the commit and the network.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -95,6 +96,10 @@ class Turn:
     extra: tuple[Reply, ...] = ()  # replies that did not come from the filing dialog
     lead: tuple[Reply, ...] = ()  # shown before the dialog's replies ("bound to ...")
 
+    # Other chats that got messages queued by this event (a reviewer told of a submission,
+    # a contact of a decision): channels deliver them at once instead of at the next sweep.
+    notified: tuple[tuple[str, str], ...] = ()
+
     @property
     def replies(self) -> Sequence[Reply]:
         own = self.outcome.replies if self.outcome is not None else ()
@@ -146,6 +151,8 @@ class ChatService:
         self.fonts = fonts or register_font()
         self.invite_days = invite_days
         self.bot_username = bot_username
+        # Chats notified while handling the current event (one event per thread at a time).
+        self._local = threading.local()
 
     def handle(
         self,
@@ -177,6 +184,7 @@ class ChatService:
         queue: bool,
     ) -> Turn:
         now = self.clock.now()
+        self._local.touched = []
         with self.db.session() as session:
             if event_id is not None and not EventLog(session).first_time(channel, event_id, now):
                 return Turn(None, None, duplicate=True)
@@ -192,7 +200,8 @@ class ChatService:
             if queue:
                 ids = self._queue(session, chats, channel, chat_id, turn.replies)
                 turn = replace(turn, outbox_ids=ids)
-        return turn
+        touched = tuple(dict.fromkeys(self._local.touched))
+        return replace(turn, notified=touched) if touched else turn
 
     def _route(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
@@ -445,6 +454,7 @@ class ChatService:
         def notify(channel: str, chat_id: str, replies: Sequence[Reply]) -> None:
             if channel not in UNDELIVERED_CHANNELS:
                 self._queue(session, chats, channel, chat_id, replies)
+                self._local.touched.append((channel, chat_id))
 
         reviewers = reviewers_of(session, self.configured_reviewers)
         return Workflow(session, self.form, self.files, self.fonts, reviewers, notify, now)
@@ -536,7 +546,8 @@ class ChatService:
             part_id = event_id if event_id is None or len(files) == 1 else f"{event_id}#{i}"
             turns.append(self.handle(channel, chat_id, FileIn(ref), event_id=part_id, queue=queue))
         ids = tuple(i for turn in turns for i in turn.outbox_ids)
-        return replace(turns[-1], outbox_ids=ids)
+        notified = tuple(dict.fromkeys(n for turn in turns for n in turn.notified))
+        return replace(turns[-1], outbox_ids=ids, notified=notified)
 
     def _takes_files(self, channel: str, chat_id: str) -> bool:
         """Whether the chat fills a filing (bound, or on a trial channel) and is no reviewer."""

@@ -24,14 +24,15 @@ from dialogs.effects import (
     Effect,
     Reject,
     SendAttachment,
+    SendDeclaration,
     StampedFormReceived,
     SubmitFiling,
 )
-from dialogs.engine import step
+from dialogs.engine import STAMPED_FORM, step
 from dialogs.model import FileRef, Filing, Key
 from dialogs.replies import Button, Choice, Document, Reply, Start, Text
 from dialogs.review import Opened, QueueEntry, RequestEntry
-from dialogs.spec import FormSpec, Kind
+from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from dialogs.submission import changes_between
 from dialogs.view import View
@@ -123,6 +124,8 @@ class Workflow:
                     self.reject(filing_id, reason, sections, actor)
                 case SendAttachment(ref=ref):
                     replies.append(self.document(ref))
+                case SendDeclaration() if filing is not None:
+                    replies.append(self.declaration(filing))
         return replies
 
     # --- contacts' side ----------------------------------------------------------------------
@@ -171,6 +174,12 @@ class Workflow:
         if not moved:
             return
         filing = load_filing(self.session, filing_id)
+        document = self.declaration(filing)
+        notice = Text(texts.APPROVED_NOTICE.format(version=filing.version))
+        for channel, chat_id in self.members_of(filing_id):
+            self.notify(channel, chat_id, [document, notice])
+
+    def declaration(self, filing: Filing) -> Document:
         pdf = declaration_pdf(
             View(self.form, filing), version=filing.version, fonts=self.fonts, generated_at=self.now
         )
@@ -178,10 +187,7 @@ class Workflow:
         caption = texts.DECLARATION_CAPTION.format(
             name=name, year=self.form.cycle.year, version=filing.version
         )
-        document = Document(f"{name}-年检申报表-第{filing.version}版.pdf", pdf, caption)
-        notice = Text(texts.APPROVED_NOTICE.format(version=filing.version))
-        for channel, chat_id in self.members_of(filing_id):
-            self.notify(channel, chat_id, [document, notice])
+        return Document(f"{name}-年检申报表-第{filing.version}版.pdf", pdf, caption)
 
     def reject(
         self, filing_id: int, reason: str, sections: Sequence[str], actor: tuple[str, str]
@@ -293,18 +299,17 @@ class ReviewerView:
         return entries
 
     def attachments(self, filing: Filing) -> list[tuple[str, FileRef]]:
+        """Every stored file of the filing, in the order of the form, the stamped form last."""
         view = View(self.form, filing)
         found = []
-        for key in sorted(filing.answers):
-            value = filing.get(key)
-            if not isinstance(value, FileRef):
-                continue
-            try:
-                spec = self.form.field(key.field)
-                label = view.label(key) if spec.kind is Kind.FILE else key.field
-            except KeyError:
-                label = "盖章版申报表"
-            found.append((label, value))
+        for section in self.form.sections:
+            for key in view.steps(section):
+                value = filing.get(key)
+                if isinstance(value, FileRef):
+                    found.append((view.label(key), value))
+        stamped = filing.get(Key(STAMPED_FORM))
+        if isinstance(stamped, FileRef):
+            found.append((texts.STAMPED_LABEL, stamped))
         return found
 
 

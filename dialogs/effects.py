@@ -23,6 +23,11 @@ class StampedFormReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class SendDeclaration:
+    """Send the approved declaration form (again) to the chat that asked."""
+
+
+@dataclass(frozen=True, slots=True)
 class Approve:
     filing_id: int
     version: int
@@ -89,6 +94,7 @@ class PromoteReviewer:
 Effect = (
     SubmitFiling
     | StampedFormReceived
+    | SendDeclaration
     | Approve
     | Reject
     | SendAttachment

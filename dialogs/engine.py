@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from dialogs import submission, texts
 from dialogs.answers import Invalid, parse_answer
 from dialogs.commands import Command, command_of
-from dialogs.effects import Effect, StampedFormReceived, SubmitFiling
+from dialogs.effects import Effect, SendDeclaration, StampedFormReceived, SubmitFiling
 from dialogs.model import (
     AddRecord,
     Change,
@@ -281,7 +281,9 @@ class _Turn:
         text = self.lead("\n".join(lines))
         if spec.kind is Kind.FILE:
             return FileRequest(text, str(key), label, tuple(buttons))
-        return Choice(text, tuple(buttons)) if buttons else Text(text)
+        if not buttons:
+            return Text(text)
+        return Choice(text, tuple(buttons), free_text=spec.kind not in (Kind.CHOICE, Kind.YESNO))
 
     def progress_line(self, key: Key, section: SectionSpec) -> str:
         percent = self.view.progress()
@@ -715,8 +717,14 @@ class _Turn:
                 return self.done(ConvState(), Text(text))
             if isinstance(event, FileIn):
                 self.note(texts.FILE_REJECTED.format(reason=event.rejected))
+            elif isinstance(event, TextIn) and _asks_declaration(event.text):
+                self.effects.append(SendDeclaration())
+                self.note(texts.DECLARATION_SENT)
             self.note(texts.LOCKED_APPROVED)
-            request = FileRequest(self.lead(texts.STAMP_REQUEST), STAMPED_FORM, "盖章版申报表")
+            again = (Button(texts.BTN_DECLARATION, "申报表"),)
+            request = FileRequest(
+                self.lead(texts.STAMP_REQUEST), STAMPED_FORM, "盖章版申报表", again
+            )
             return self.done(state, request)
         text = texts.LOCKED_COMPLETE.format(
             version=filing.version, help_line=self.form.cycle.help_line
@@ -827,6 +835,13 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # After submission contacts cannot edit; the reviewers decide what happens next.
 LOCKED = frozenset({"submitted", "approved", "complete"})
 STAMPED_FORM = "workflow.stamped_form"
+_DECLARATION_WORDS = frozenset({"申报表", "获取申报表", "下载申报表", "/declaration"})
+
+
+def _asks_declaration(text: str) -> bool:
+    verb, number = _verb(text)
+    # "1" is the approved screen's only option, as the terminal numbers it.
+    return verb in _DECLARATION_WORDS or (not verb and number == 1)
 
 
 def _has(form: FormSpec, section_id: str) -> bool:

@@ -69,6 +69,12 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+def clean_text(text: str) -> str:
+    """Free text kept as typed (no width folding: full-width Chinese punctuation stays), minus
+    invisible characters, with whitespace collapsed."""
+    return " ".join(_INVISIBLE.sub("", text).split())
+
+
 def _value_text(text: str) -> str:
     """Normalised text of a structured value: IME dashes are separators, final "。" is noise."""
     return _TRAILING_PUNCT.sub("", _LONG_DASHES.sub("-", normalize(text)))

@@ -35,6 +35,9 @@ class Choice:
 
     text: str
     options: tuple[Button, ...]
+    # The answer is typed; the options are only shortcuts (跳过, 保留). A channel that numbers
+    # options must not, or "1" would mean the shortcut instead of the answer 1.
+    free_text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,12 @@ def to_payload(reply: Reply) -> dict[str, object]:
         }
     options = [[b.label, b.value] for b in reply.options]
     if isinstance(reply, Choice):
-        return {"type": "choice", "text": reply.text, "options": options}
+        return {
+            "type": "choice",
+            "text": reply.text,
+            "options": options,
+            "free_text": reply.free_text,
+        }
     return {
         "type": "file_request",
         "text": reply.text,
@@ -134,7 +142,7 @@ def from_payload(data: dict[str, Any]) -> Reply:
         )
     options = tuple(Button(label, value) for label, value in data.get("options", ()))
     if kind == "choice":
-        return Choice(data["text"], options)
+        return Choice(data["text"], options, bool(data.get("free_text", False)))
     if kind == "file_request":
         return FileRequest(
             data["text"],

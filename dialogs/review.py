@@ -26,7 +26,7 @@ from dialogs.effects import (
 )
 from dialogs.indicators import evaluate_all
 from dialogs.model import FileRef, Filing
-from dialogs.parsing import normalize
+from dialogs.parsing import clean_text, normalize
 from dialogs.replies import Button, Choice, Event, Reply, Start, Text, TextIn
 from dialogs.spec import FormSpec
 from dialogs.view import View
@@ -128,7 +128,7 @@ class _Review:
     def handle(self, state: ReviewState, event: Event) -> ReviewOutcome:
         if isinstance(event, Start) or not isinstance(event, TextIn):
             return self.queue()
-        text = normalize(event.text)
+        text = self.resolve_number(state, normalize(event.text))
         verb, _, arg = text.partition(" ")
         command = command_of(text)
         if verb in ("打开", "审核", "查看") and arg.strip().isdecimal():
@@ -169,10 +169,30 @@ class _Review:
             return self.on_files(state, text, command)
         return self.queue()
 
+    def resolve_number(self, state: ReviewState, text: str) -> str:
+        """A bare number picks that option of the screen shown, as pressing it would."""
+        if state.mode == "reason" or not (text.isascii() and text.isdecimal()):
+            return text
+        shown = _Review(self.form, self.ports, self.now).redisplay(state).replies
+        options = shown[-1].options if shown and isinstance(shown[-1], Choice) else ()
+        number = int(text)
+        return options[number - 1].value if 1 <= number <= len(options) else text
+
+    def redisplay(self, state: ReviewState) -> ReviewOutcome:
+        opened = self.ports.open(state.filing_id) if state.filing_id else None
+        if opened is None or state.mode == "queue":
+            return self.queue()
+        if state.mode == "sections":
+            return self.sections(state)
+        if state.mode == "files":
+            return self.files(opened)
+        return self.show(opened)
+
     # --- the queue -----------------------------------------------------------------------------
 
-    def queue(self) -> ReviewOutcome:
-        entries = list(self.ports.queue())
+    def queue(self, exclude: int = 0) -> ReviewOutcome:
+        # A filing just decided is still in the ports' queue until the decision is carried out.
+        entries = [e for e in self.ports.queue() if e.filing_id != exclude]
         if not entries:
             pending = len(self.ports.requests())
             if pending:
@@ -279,7 +299,7 @@ class _Review:
         if text in ("通过", "批准", "同意") and opened.status == "submitted":
             self.effects.append(Approve(opened.filing.id, opened.version))
             self.notes.append(t.APPROVED.format(name=opened.enterprise, version=opened.version))
-            return self.queue()
+            return self.queue(exclude=opened.filing.id)
         if text in ("驳回", "退回", "不通过") and opened.status == "submitted":
             return self.done(ReviewState("reason", opened.filing.id), Text(t.ASK_REASON))
         if text in ("附件", "查看附件"):
@@ -292,7 +312,8 @@ class _Review:
     def on_reason(self, state: ReviewState, raw: str, command: Command | None) -> ReviewOutcome:
         if command in (Command.BACK, Command.CANCEL):
             return self.open(state.filing_id)
-        reason = normalize(raw)
+        # Kept as typed (full-width punctuation and all): the contact reads these words.
+        reason = clean_text(raw)
         if len(reason) < 2:
             return self.done(state, Text(t.ASK_REASON))
         return self.sections(ReviewState("sections", state.filing_id, reason[:500], ()))
@@ -313,8 +334,6 @@ class _Review:
             chosen = set(state.sections) ^ {arg}
             ordered = tuple(i for i in ids if i in chosen)
             return self.sections(ReviewState("sections", state.filing_id, state.reason, ordered))
-        if text.isdecimal() and 1 <= int(text) <= len(ids):
-            return self.on_sections(state, f"部分 {ids[int(text) - 1]}", command)
         if text in ("完成", "发送", "确定"):
             opened = self.ports.open(state.filing_id)
             if opened is None or opened.status != "submitted":
@@ -324,7 +343,7 @@ class _Review:
                 Reject(opened.filing.id, opened.version, state.reason, state.sections)
             )
             self.notes.append(t.REJECTED.format(name=opened.enterprise, version=opened.version))
-            return self.queue()
+            return self.queue(exclude=opened.filing.id)
         if command in (Command.BACK, Command.CANCEL):
             return self.open(state.filing_id)
         self.notes.append(t.NOT_UNDERSTOOD)

@@ -131,6 +131,9 @@ LOCKED_APPROVED = (
     "把扫描件（PDF、JPG 或 PNG）直接发送到这里。"
 )
 STAMP_REQUEST = "请上传：盖章版电子申报表"
+BTN_DECLARATION = "📄 获取申报表"
+STAMPED_LABEL = "盖章版申报表"
+DECLARATION_SENT = "📄 申报表 PDF 已发送。"
 STAMPED_RECEIVED = "✅ 已收到盖章版申报表：{name}（{size}）。年检网上填报环节已全部完成，感谢配合！"
 LOCKED_COMPLETE = "您的年检网上填报已全部完成（第 {version} 版）。如需帮助请致电 {help_line}。"
 REJECTED_NOTE = "❗ 第 {version} 版审核未通过。原因：{reason}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-QUEUE_EMPTY = "目前没有待审核的申报。有新的提交会立即通知您。"
+QUEUE_EMPTY = "目前没有待审核的申报。"
 QUEUE_HEAD = "【待审核 {count} 份】（按提交时间，最早的在前）"
 QUEUE_LINE = "{n}. {name}（{grade}级）第 {version} 版 · 提交于 {when}{late}"
 OVERDUE = " ⏰已超过一个工作日"

@@ -360,7 +360,9 @@ class View:
             )
             total += required
             done += required - len(keys) - placeholders
-        return round(100 * done / total) if total else 100
+        if not total or done >= total:
+            return 100
+        return min(round(100 * done / total), 99)  # 100% only when nothing is missing
 
     def iter_states(self) -> Iterator[SectionState]:
         return (self.section_state(s) for s in self.spec.sections)

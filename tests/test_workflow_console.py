@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.admin import import_roster, issue_invite
@@ -203,11 +202,6 @@ def test_a_stranger_at_the_terminal_must_bind_first(tmp_path: Path) -> None:
     assert not (tmp_path / "files").exists()  # and the file was not kept
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: the declaration PDF reaches a contact only through the outbox, which "
-    "is never filled for console chats; the approved screen offers no way to get it",
-)
 def test_a_terminal_contact_gets_the_declaration_pdf(tmp_path: Path) -> None:
     world = _sqlite_world(tmp_path)
     contact = _bind(world)
@@ -216,16 +210,13 @@ def test_a_terminal_contact_gets_the_declaration_pdf(tmp_path: Path) -> None:
     assert "待审核" in reviewer.say("待审")
     reviewer.say("1")
     assert "已通过" in reviewer.say("通过")
-    printed = contact.say("你好")
+    assert "[1] 📄 获取申报表" in contact.say("你好")
+    printed = contact.say("1")
+    assert "申报表 PDF 已发送" in printed
     pdfs = list((tmp_path / f"outbox-{CONTACT}").glob("*.pdf"))
     assert pdfs and pdfs[0].read_bytes().startswith(b"%PDF-"), printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dialogs bug: the reviewer's screen after a decision lists the decided filing, "
-    "read before the decision is carried out",
-)
 def test_the_queue_shown_after_a_decision_has_only_pending_filings(tmp_path: Path) -> None:
     world = _sqlite_world(tmp_path)
     contact = _bind(world)
@@ -238,11 +229,6 @@ def test_the_queue_shown_after_a_decision_has_only_pending_filings(tmp_path: Pat
     assert "待审核 1 份" not in printed and "目前没有待审核的申报" in printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dialogs bug: the reviewer dialog does not take the numbers the terminal shows for "
-    "its options ([1] ✅ 通过, [10] 📨 发送驳回)",
-)
 def test_a_terminal_reviewer_can_type_the_numbers_shown(tmp_path: Path) -> None:
     world = _sqlite_world(tmp_path)
     contact = _bind(world)
@@ -256,11 +242,6 @@ def test_a_terminal_reviewer_can_type_the_numbers_shown(tmp_path: Path) -> None:
     assert "已驳回" in reviewer.say("10")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dialogs bug: the rejection reason is stored NFKC-normalised, so the contact reads "
-    "half-width punctuation in Chinese text (资料不全,请补充)",
-)
 def test_the_rejection_reason_reaches_the_contact_as_typed(tmp_path: Path) -> None:
     world = _sqlite_world(tmp_path)
     contact = _bind(world)

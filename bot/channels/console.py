@@ -21,6 +21,7 @@ _QUIT = {"/quit", "/exit", "退出"}
 BANNER = "年检助手 · 终端对话（输入 /quit 退出；附件用 /file 路径 发送，例如 /file ./营业执照.pdf）"
 NO_SUCH_FILE = "找不到文件：{path}。请检查路径，例如：/file ./营业执照.pdf"
 FILE_HINT = "（在终端中发送文件：/file 文件路径）"
+SHORTCUTS = "（也可以发送：{words}）"
 SAVED_DOCUMENT = "📄 {caption}\n已保存到：{path}"
 BYE = "再见！已填写的内容都已保存，下次运行会从这里继续。"
 
@@ -37,6 +38,9 @@ def render(replies: Sequence[Reply], outbox: Path) -> str:
     for reply in replies:
         if isinstance(reply, Text):
             blocks.append(reply.text)
+        elif isinstance(reply, Choice) and reply.free_text:
+            shortcuts = " / ".join(b.value for b in reply.options)
+            blocks.append(f"{reply.text}\n{SHORTCUTS.format(words=shortcuts)}")
         elif isinstance(reply, Choice | FileRequest):
             lines = [reply.text]
             if isinstance(reply, FileRequest):

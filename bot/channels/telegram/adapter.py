@@ -33,7 +33,7 @@ from bot.channels.telegram.render import (
     parse_callback,
 )
 from bot.channels.telegram.sender import CHANNEL, Deferred, TelegramSender
-from bot.service import ChatService, Incoming, Press
+from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
 from dialogs.replies import Event, FileIn, Start, TextIn
 
@@ -54,6 +54,7 @@ COMMANDS = (
     ("skip", "跳过可选项"),
     ("continue", "从上次的地方继续"),
     ("cancel", "暂停 / 取消当前操作"),
+    ("history", "申报的处理记录"),
     ("help", "帮助"),
 )
 
@@ -253,6 +254,7 @@ class TelegramChannel:
             text = f"{message.text}\n\n{PRESSED.format(label=label)}"
             await self._quietly(chat_id, lambda: message.edit_text(text, reply_markup=None))
         await self.sender.deliver(chat_id)
+        self._deliver_others(turn, chat_id)
 
     async def _page(
         self, query: Any, message: Message | None, chat_id: str, seq: int, token: str
@@ -308,10 +310,11 @@ class TelegramChannel:
                 await self._step(chat_id, FileIn(None, got), event_id)
                 return
             incoming.append(got)
-        await asyncio.to_thread(
+        turn = await asyncio.to_thread(
             self.service.receive_files, CHANNEL, chat_id, incoming, event_id=event_id, queue=True
         )
         await self.sender.deliver(chat_id)
+        self._deliver_others(turn, chat_id)
 
     async def _download(self, chat_id: str, message: Message) -> Incoming | str:
         if message.document is not None:
@@ -333,10 +336,18 @@ class TelegramChannel:
         return Incoming(name, bytes(data))
 
     async def _step(self, chat_id: str, event: Event, update_id: int | str) -> None:
-        await asyncio.to_thread(
+        turn = await asyncio.to_thread(
             self.service.handle, CHANNEL, chat_id, event, event_id=str(update_id), queue=True
         )
         await self.sender.deliver(chat_id)
+        self._deliver_others(turn, chat_id)
+
+    def _deliver_others(self, turn: Turn, chat_id: str) -> None:
+        """Messages for other chats (a reviewer told of a submission, a contact of a decision)
+        go out now, not at the next sweep; in the background, in their chats' own order."""
+        for channel, other in turn.notified:
+            if channel == CHANNEL and other != chat_id:
+                self._spawn(self.sender.deliver(other))
 
     async def _quietly(self, chat_id: str, make: Any) -> None:
         """Cosmetic calls (answering a press, removing a keyboard) must not fail an update."""
