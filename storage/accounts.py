@@ -18,14 +18,13 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from dialogs.cycle import Grade
 from dialogs.model import Answer, Filing, Key, Source, Value, decode_value, encode_value
 from dialogs.roster import RosterEntry
 from storage.models import (
-    AnswerRow,
     EnterpriseRow,
     FilingRow,
     FilingVersionRow,
@@ -324,25 +323,8 @@ class EnterpriseRepository:
     def _import(self, filing_id: int, answers: Mapping[Key, Value], now: datetime) -> None:
         """Imports the answers that differ from what is stored (or are not roster answers
         yet), so a repeated import leaves revisions and timestamps alone."""
-        stored = self._session.execute(
-            select(
-                AnswerRow.field,
-                AnswerRow.record,
-                AnswerRow.year,
-                AnswerRow.vtype,
-                AnswerRow.value_num,
-                AnswerRow.value_text,
-                AnswerRow.source,
-            ).where(
-                AnswerRow.filing_id == filing_id,
-                tuple_(AnswerRow.field, AnswerRow.record, AnswerRow.year).in_(list(answers)),
-            )
-        )
-        current = {
-            Key(field, record, year): (decode_value(vtype, num, text), source)
-            for field, record, year, vtype, num, text, source in stored
-        }
         filings = FilingRepository(self._session)
+        current = filings.stored_values(filing_id, list(answers))
         for key, value in answers.items():
             old = current.get(key)
             if old is None or old[1] != Source.ROSTER or not _same(old[0], value):

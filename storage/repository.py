@@ -296,6 +296,22 @@ class FilingRepository:
                     self._delete_record(filing_id, group, record)
         self._touch(filing_id, now)
 
+    def stored_values(
+        self, filing_id: int, keys: Collection[Key]
+    ) -> dict[Key, tuple[Value, Source]]:
+        """The stored value and source of each of these answers that exists."""
+        if not keys:
+            return {}
+        rows = self._session.execute(
+            select(*_STORED_COLUMNS).where(
+                AnswerRow.filing_id == filing_id,
+                tuple_(AnswerRow.field, AnswerRow.record, AnswerRow.year).in_(
+                    [(k.field, k.record, k.year) for k in keys]
+                ),
+            )
+        )
+        return {key: (s.value, s.source) for key, s in _stored_answers(rows).items()}
+
     def enterprise_of(self, filing_id: int) -> int | None:
         """The enterprise the filing belongs to (None for a trial filing of the terminal)."""
         return self._session.scalar(
