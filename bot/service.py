@@ -211,10 +211,15 @@ class ChatService:
             return self._review(session, channel, chat_id, event, now)
         member = MemberRepository(session).get(channel, chat_id)
         if member is not None:
-            filing_id = EnterpriseRepository(session).filing_for(
-                member.enterprise_id, self.form.cycle.year, now
+            return self._file(
+                session,
+                channel,
+                chat_id,
+                event,
+                filing_id=None,
+                enterprise_id=member.enterprise_id,
+                now=now,
             )
-            return self._file(session, channel, chat_id, event, filing_id=filing_id, now=now)
         if channel in self.trial_channels:
             return self._file(session, channel, chat_id, event, filing_id=None, now=now)
         return self._onboard(session, channel, chat_id, event, now)
@@ -228,6 +233,7 @@ class ChatService:
         *,
         filing_id: int | None,
         now: datetime,
+        enterprise_id: int | None = None,
     ) -> Turn:
         filings = FilingRepository(session)
         conversations = ConversationRepository(session)
@@ -240,13 +246,22 @@ class ChatService:
         ):
             filing_id = stored.filing_id
             state = ConvState.from_dict(stored.state)
+        year = self.form.cycle.year
+        if filing_id is None and enterprise_id is not None:
+            # Only when the chat has no conversation yet: resolving (and re-syncing the
+            # roster's section 1) on every message cost a tenth of a Telegram update's CPU.
+            filing_id = EnterpriseRepository(session).filing_for(enterprise_id, year, now)
         if filing_id is None:
-            filing_id = filings.create(self.form.cycle.year, now)
+            filing_id = filings.create(year, now)
         if isinstance(event, TextIn) and command_of(event.text) is None and _is_history(event.text):
             return Turn(filing_id, None, extra=(Text(self._history(session, filing_id)),))
         if isinstance(event, FileIn) and event.ref is not None:
             AttachmentRepository(session).record(event.ref, now)
         filing = load_filing(session, filing_id)
+        if enterprise_id is not None and filing.year != year:
+            # A new inspection cycle: the conversation moves to this year's filing.
+            filing_id = EnterpriseRepository(session).filing_for(enterprise_id, year, now)
+            filing, state = load_filing(session, filing_id), ConvState()
         outcome = step(self.form, filing, state, event, now)
         if outcome.changes:
             filings.apply(filing_id, outcome.changes, actor=f"{channel}:{chat_id}", now=now)
