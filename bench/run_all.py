@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import engine, storage
+from bench import engine, pdf, storage, telegram
 from bench.report import Figure, table
 
 
@@ -32,6 +32,18 @@ def storage_figures(quick: bool, problems: list[str]) -> list[Figure]:
         for run in result.runs:
             problems.extend(run.problems)
     return figures
+
+
+def telegram_figures(quick: bool, problems: list[str]) -> list[Figure]:
+    result = telegram.run(quick=quick)
+    problems.extend(result.notes())
+    return result.figures()
+
+
+def pdf_figures(quick: bool, problems: list[str]) -> list[Figure]:
+    result = pdf.run(rounds=1 if quick else pdf.ROUNDS)
+    problems.extend(result.problems)
+    return result.figures()
 
 
 def guarded(
@@ -58,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = [
         *guarded("engine", engine_figures, args.quick, notes),
         *guarded("storage", storage_figures, args.quick, notes),
+        *guarded("telegram", telegram_figures, args.quick, notes),
+        *guarded("pdf", pdf_figures, args.quick, notes),
     ]
     print(table(figures))
     for note in notes:
