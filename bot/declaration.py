@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
@@ -43,10 +42,10 @@ from dialogs.indicators import evaluate_all
 from dialogs.model import Key
 from dialogs.spec import GroupSpec, SectionSpec
 from dialogs.view import View
+from dialogs.workdays import SHANGHAI
 
 log = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 FONT_NAME = "NianjianCJK"
 FALLBACK_FONT = "STSong-Light"
 

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -58,6 +57,7 @@ from dialogs.replies import (
 from dialogs.review import ReviewState, review_step
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
+from dialogs.workdays import SHANGHAI
 from storage.accounts import (
     EnterpriseExists,
     EnterpriseRepository,
@@ -80,7 +80,6 @@ from storage.repository import (
 )
 
 log = logging.getLogger(__name__)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # A conflicting edit by another contact is retried against the fresh filing this often.
 _ATTEMPTS = 3

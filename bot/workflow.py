@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -36,7 +35,7 @@ from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from dialogs.submission import changes_between
 from dialogs.view import View
-from dialogs.workdays import add_working_days
+from dialogs.workdays import SHANGHAI, add_working_days
 from storage.accounts import (
     APPROVED,
     DRAFT,
@@ -53,7 +52,6 @@ from storage.accounts import (
 from storage.files import AttachmentStore
 from storage.repository import ConversationRepository, FilingRepository
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 COMPLETE = "complete"
 REJECTED = "rejected"
 

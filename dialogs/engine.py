@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from dialogs import submission, texts
 from dialogs.answers import Invalid, parse_answer
@@ -31,7 +30,7 @@ from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
 from dialogs.state import ConvState, Mode
 from dialogs.summary import key_line, overview_text, record_lines, summary_text
 from dialogs.view import SKIPPED, Status, View, file_size
-from dialogs.workdays import add_working_days, chinese_date
+from dialogs.workdays import SHANGHAI, add_working_days, chinese_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,7 +830,6 @@ def _position(section: SectionSpec, key: Key) -> int:
 
 
 _DIGITS = frozenset("0123456789")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # After submission contacts cannot edit; the reviewers decide what happens next.
 LOCKED = frozenset({"submitted", "approved", "complete"})
 STAMPED_FORM = "workflow.stamped_form"

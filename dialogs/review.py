@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from dialogs import texts_review as t
 from dialogs import totals
@@ -30,8 +29,7 @@ from dialogs.parsing import clean_text, normalize
 from dialogs.replies import Button, Choice, Event, Reply, Start, Text, TextIn
 from dialogs.spec import FormSpec
 from dialogs.view import View
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from dialogs.workdays import SHANGHAI
 
 
 @dataclass(frozen=True, slots=True)

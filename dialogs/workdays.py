@@ -5,8 +5,12 @@ silently wrong date."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+# Times are stored in UTC and shown and scheduled in Beijing time.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
