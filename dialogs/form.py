@@ -281,7 +281,7 @@ def build_form(cycle: Cycle) -> FormSpec:
                     "enterprise.credit_code",
                     "统一社会信用代码",
                     Kind.CREDIT_CODE,
-                    example="91650100MA7XXXXXXX",
+                    example="91110108551385082Q",
                     help="营业执照上的 18 位代码，最后一位是校验位。",
                 ),
                 FieldSpec(
