@@ -220,7 +220,7 @@ class ChatService:
                 now=now,
             )
         if channel in self.trial_channels:
-            return self._file(session, channel, chat_id, event, filing_id=None, now=now)
+            return self._file(session, channel, chat_id, event, filing_id=None, now=now, trial=True)
         return self._onboard(session, channel, chat_id, event, now)
 
     def _file(
@@ -233,6 +233,7 @@ class ChatService:
         filing_id: int | None,
         now: datetime,
         enterprise_id: int | None = None,
+        trial: bool = False,
     ) -> Turn:
         filings = FilingRepository(session)
         conversations = ConversationRepository(session)
@@ -257,6 +258,8 @@ class ChatService:
         if isinstance(event, FileIn) and event.ref is not None:
             AttachmentRepository(session).record(event.ref, now)
         filing = load_filing(session, filing_id)
+        if trial:
+            filing = replace(filing, trial=True)
         if enterprise_id is not None and filing.year != year:
             # A new inspection cycle: the conversation moves to this year's filing.
             filing_id = EnterpriseRepository(session).filing_for(enterprise_id, year, now)

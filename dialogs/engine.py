@@ -669,8 +669,10 @@ class _Turn:
             Button(texts.BTN_GOTO.format(section=section.heading), f"前往 {index}")
             for index, section in check.to_fix
         ]
-        if check.ready:
+        if check.ready and not self.filing.trial:
             buttons.insert(0, Button(texts.BTN_CONFIRM_SUBMIT, "确认提交"))
+        if self.filing.trial:
+            self.note(texts.TRIAL_NO_SUBMIT)
         buttons.append(Button(texts.BTN_BACK_TO_OVERVIEW, "总览"))
         return self.done(
             ConvState().at(Mode.SUBMIT, ""), Choice(self.lead(check.text), tuple(buttons))
@@ -682,8 +684,9 @@ class _Turn:
             return self.on_overview(state, str(number), None)
         if verb in ("确认提交", "确认", "提交", "确定"):
             check = submission.submit_check(self.view)
-            if not check.ready:
-                self.note(texts.CHECK_NOT_READY)
+            if not check.ready or self.filing.trial:
+                if not check.ready:
+                    self.note(texts.CHECK_NOT_READY)
                 return self.submit_check()
             version = self.filing.version + 1
             self.effects.append(SubmitFiling(version))

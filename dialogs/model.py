@@ -79,6 +79,9 @@ class Filing:
     submitted_at: datetime | None = None
     review_note: str = ""
     review_sections: tuple[str, ...] = ()
+    # A trial filing (the terminal chat, not bound to an enterprise) can be filled and
+    # checked, never submitted: it would reach the reviewers without an enterprise.
+    trial: bool = False
 
     def get(self, key: Key) -> Value | None:
         answer = self.answers.get(key)

@@ -113,6 +113,10 @@ BTN_CONFIRM_SUBMIT = "确认提交"
 BTN_BACK_TO_OVERVIEW = "返回总览"
 BTN_GOTO = "去填写：{section}"
 CHECK_HEAD = "【提交前检查】"
+TRIAL_NO_SUBMIT = (
+    "这是试用填报（没有绑定单位），可以完整填写和检查，但不能提交审核。"
+    "正式填报请在 Telegram 或微信中使用协会发的邀请码绑定单位。"
+)
 CHECK_MISSING = "✗ {section}：{items}"
 CHECK_COMPLETE = "✓ 所有部分都已填写完整。"
 CHECK_TOTALS = "自动计算的合计："

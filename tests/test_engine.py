@@ -401,3 +401,13 @@ def test_optional_files_can_be_removed_required_ones_only_replaced() -> None:
     )
     text = chat.send("移除")
     assert "不能移除" in text and isinstance(chat.value("attach.licence"), FileRef)
+
+
+def test_a_trial_filing_is_checked_but_never_submitted() -> None:
+    chat = _complete_chat(trial=True)
+    chat.run("总览")
+    text = chat.run("提交")
+    assert "✓ 所有部分都已填写完整" in text and "试用填报" in text
+    assert "确认提交" not in chat.options
+    chat.send("确认提交")
+    assert chat.last is not None and not chat.last.effects
