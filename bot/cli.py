@@ -46,6 +46,8 @@ def _run(settings: Settings, user: str) -> int:
     from bot.channels.telegram.adapter import TelegramChannel
 
     logging.getLogger().setLevel(logging.INFO)
+    # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = bootstrap(settings)
     try:
         TelegramChannel(app.service, settings).run()

@@ -218,3 +218,5 @@ def test_personal_numbers_are_masked() -> None:
     text = mask_personal("联系人 13991234567，身份证 650102199001011234，代码 91110108551385082Q")
     assert "139****4567" in text and "650102********1234" in text
     assert "91110108551385082Q" in text  # credit codes are public, not personal
+    url = "POST https://api.telegram.org/bot123456:AAHk-x_Yz/getUpdates"
+    assert mask_personal(url) == "POST https://api.telegram.org/bot<token>/getUpdates"
