@@ -8,6 +8,7 @@ No I/O, no clock of its own: the caller loads the filing and the conversation st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -159,7 +160,7 @@ class _Turn:
             return raw
         shown = _Turn(self.form, self.filing, self.now).resume(state).replies
         options = shown[-1].options if shown and isinstance(shown[-1], Choice | FileRequest) else ()
-        return options[number - 1].value if 1 <= number <= len(options) else raw
+        return _option_value(raw, options)
 
     # --- walking ------------------------------------------------------------------------------
 
@@ -706,8 +707,8 @@ class _Turn:
             submitted = (filing.submitted_at or self.now).astimezone(SHANGHAI).date()
             expected = chinese_date(add_working_days(submitted, 1))
             text = texts.LOCKED_SUBMITTED.format(version=filing.version, expected=expected)
-            overview, _entries = overview_text(self.view)
-            return self.done(state, Text(f"{text}\n\n{overview.split(chr(10))[0]}"))
+            progress = texts.OVERVIEW_HEAD.format(percent=self.view.progress())
+            return self.done(state, Text(f"{text}\n\n{progress}"))
         if filing.status == "approved":
             key = Key(STAMPED_FORM)
             if isinstance(event, FileIn) and event.ref is not None:
@@ -719,13 +720,14 @@ class _Turn:
                 return self.done(ConvState(), Text(text))
             if isinstance(event, FileIn):
                 self.note(texts.FILE_REJECTED.format(reason=event.rejected))
-            elif isinstance(event, TextIn) and _asks_declaration(event.text):
-                self.effects.append(SendDeclaration())
-                self.note(texts.DECLARATION_SENT)
+            elif isinstance(event, TextIn):
+                chosen = _option_value(event.text, APPROVED_OPTIONS)
+                if _verb(chosen)[0] in _DECLARATION_WORDS:
+                    self.effects.append(SendDeclaration())
+                    self.note(texts.DECLARATION_SENT)
             self.note(texts.LOCKED_APPROVED)
-            again = (Button(texts.BTN_DECLARATION, "申报表"),)
             request = FileRequest(
-                self.lead(texts.STAMP_REQUEST), STAMPED_FORM, "盖章版申报表", again
+                self.lead(texts.STAMP_REQUEST), STAMPED_FORM, "盖章版申报表", APPROVED_OPTIONS
             )
             return self.done(state, request)
         text = texts.LOCKED_COMPLETE.format(
@@ -837,12 +839,15 @@ _DIGITS = frozenset("0123456789")
 LOCKED = frozenset({"submitted", "approved", "complete"})
 STAMPED_FORM = "workflow.stamped_form"
 _DECLARATION_WORDS = frozenset({"申报表", "获取申报表", "下载申报表", "/declaration"})
+APPROVED_OPTIONS = (Button(texts.BTN_DECLARATION, "申报表"),)
 
 
-def _asks_declaration(text: str) -> bool:
-    verb, number = _verb(text)
-    # "1" is the approved screen's only option, as the terminal numbers it.
-    return verb in _DECLARATION_WORDS or (not verb and number == 1)
+def _option_value(raw: str, options: Sequence[Button]) -> str:
+    """A bare number picks that option, as pressing it would; anything else stays as typed."""
+    verb, number = _verb(raw)
+    if verb or number is None or not 1 <= number <= len(options):
+        return raw
+    return options[number - 1].value
 
 
 def _has(form: FormSpec, section_id: str) -> bool:

@@ -38,20 +38,20 @@ from storage.repository import (
     FilingNotFound,
     FilingRepository,
     UnstorableValue,
-    _insert,
     _rowcount,
     _same,
-    _table,
+    table_of,
+    upsert_into,
 )
 
-_ENTERPRISES = _table(EnterpriseRow)
-_FILINGS = _table(FilingRow)
-_MEMBERS = _table(MemberRow)
-_REVIEWERS = _table(ReviewerRow)
-_INVITES = _table(InviteRow)
-_REQUESTS = _table(RequestRow)
-_VERSIONS = _table(FilingVersionRow)
-_TRANSITIONS = _table(TransitionRow)
+_ENTERPRISES = table_of(EnterpriseRow)
+_FILINGS = table_of(FilingRow)
+_MEMBERS = table_of(MemberRow)
+_REVIEWERS = table_of(ReviewerRow)
+_INVITES = table_of(InviteRow)
+_REQUESTS = table_of(RequestRow)
+_VERSIONS = table_of(FilingVersionRow)
+_TRANSITIONS = table_of(TransitionRow)
 
 ACTIVE = "active"
 PENDING = "pending"  # an enterprise's registration, or a request, awaiting a reviewer
@@ -195,7 +195,7 @@ class EnterpriseRepository:
             select(EnterpriseRow.id).where(EnterpriseRow.credit_code == code).with_for_update()
         )
         if existing is None:
-            insert = _insert(self._session, _ENTERPRISES)
+            insert = upsert_into(self._session, _ENTERPRISES)
             statement = (
                 insert.values(credit_code=code, created_at=now, **values)
                 # A concurrent import of the same code: update what it inserted.
@@ -243,7 +243,7 @@ class EnterpriseRepository:
         ).one_or_none()
         if existing is None:
             statement = (
-                _insert(self._session, _ENTERPRISES)
+                upsert_into(self._session, _ENTERPRISES)
                 .values(credit_code=code, created_at=now, **values)
                 .on_conflict_do_nothing(index_elements=["credit_code"])
                 .returning(_ENTERPRISES.c.id)
@@ -308,7 +308,7 @@ class EnterpriseRepository:
         if found is not None:
             return found, False
         statement = (
-            _insert(self._session, _FILINGS)
+            upsert_into(self._session, _FILINGS)
             .values(enterprise_id=enterprise_id, year=year, status=DRAFT, version=0)
             .values(created_at=now, updated_at=now)
             # Two chats of one enterprise starting at once: the second gets the first's filing.
@@ -383,7 +383,7 @@ class MemberRepository:
             "bound_at": now,
         }
         statement = (
-            _insert(self._session, _MEMBERS)
+            upsert_into(self._session, _MEMBERS)
             .values(channel=channel, chat_id=chat_id, **values)
             .on_conflict_do_update(index_elements=["channel", "chat_id"], set_=values)
         )
@@ -434,7 +434,7 @@ class ReviewerRepository:
     def add(self, channel: str, chat_id: str, added_by: str, now: datetime) -> bool:
         """False when the chat was already a stored reviewer."""
         statement = (
-            _insert(self._session, _REVIEWERS)
+            upsert_into(self._session, _REVIEWERS)
             .values(channel=channel, chat_id=chat_id, added_by=added_by, added_at=now)
             .on_conflict_do_nothing(index_elements=["channel", "chat_id"])
         )

@@ -16,10 +16,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ChannelChatRow, OutboxRow, ProcessedEventRow
-from storage.repository import _insert, _table
+from storage.repository import table_of, upsert_into
 
-_EVENTS = _table(ProcessedEventRow)
-_CHATS = _table(ChannelChatRow)
+_EVENTS = table_of(ProcessedEventRow)
+_CHATS = table_of(ChannelChatRow)
 
 PENDING = "pending"
 SENT = "sent"
@@ -34,7 +34,7 @@ class EventLog:
     def first_time(self, channel: str, event_id: str, now: datetime) -> bool:
         """Records the event; False when it was already processed (a redelivery)."""
         statement = (
-            _insert(self._session, _EVENTS)
+            upsert_into(self._session, _EVENTS)
             .values(channel=channel, event_id=event_id, processed_at=now)
             .on_conflict_do_nothing(index_elements=["channel", "event_id"])
         )
@@ -190,7 +190,7 @@ class ChannelChats:
 
     def seen(self, channel: str, chat_id: str, now: datetime) -> None:
         """The user wrote: they can be reached (again), whatever happened before."""
-        statement = _insert(self._session, _CHATS).values(
+        statement = upsert_into(self._session, _CHATS).values(
             channel=channel, chat_id=chat_id, last_seen_at=now, updated_at=now, prompt_seq=0
         )
         self._session.execute(
@@ -205,7 +205,7 @@ class ChannelChats:
     ) -> int:
         """Makes these options the live ones and returns their sequence number; buttons of
         every earlier prompt are stale from now on."""
-        statement = _insert(self._session, _CHATS).values(
+        statement = upsert_into(self._session, _CHATS).values(
             channel=channel,
             chat_id=chat_id,
             prompt_seq=1,
@@ -254,7 +254,7 @@ class ChannelChats:
         )
 
     def blocked(self, channel: str, chat_id: str, now: datetime) -> None:
-        statement = _insert(self._session, _CHATS).values(
+        statement = upsert_into(self._session, _CHATS).values(
             channel=channel, chat_id=chat_id, blocked_at=now, updated_at=now, prompt_seq=0
         )
         self._session.execute(

@@ -86,21 +86,21 @@ class UnstorableValue(ValueError):
     """A value the schema cannot hold exactly on every backend (a bug upstream, not user input)."""
 
 
-def _table(model: type[Base]) -> Table:
+def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
 
 
-_ANSWERS = _table(AnswerRow)
-_RECORDS = _table(RecordRow)
-_CONVERSATIONS = _table(ConversationRow)
-_ATTACHMENTS = _table(AttachmentRow)
+_ANSWERS = table_of(AnswerRow)
+_RECORDS = table_of(RecordRow)
+_CONVERSATIONS = table_of(ConversationRow)
+_ATTACHMENTS = table_of(AttachmentRow)
 
 _Insert = postgresql.Insert | sqlite.Insert
 
 
-def _insert(session: Session, table: Table) -> _Insert:
+def upsert_into(session: Session, table: Table) -> _Insert:
     """INSERT with ON CONFLICT support; both supported backends speak it."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -327,7 +327,7 @@ class FilingRepository:
         """Writes an answer from the association's roster; it overrides what the user typed."""
         check_storable(key, value)
         vtype, num, text = encode_value(value)
-        insert = _insert(self._session, _ANSWERS)
+        insert = upsert_into(self._session, _ANSWERS)
         statement = insert.values(
             filing_id=filing_id,
             field=key.field,
@@ -402,7 +402,7 @@ class FilingRepository:
         key = op.key
         if op.expected_revision is None:
             statement: Executable = (
-                _insert(self._session, _ANSWERS)
+                upsert_into(self._session, _ANSWERS)
                 .values(filing_id=filing_id, field=key.field, record=key.record, year=key.year)
                 .values(values)
                 .on_conflict_do_nothing(index_elements=["filing_id", "field", "record", "year"])
@@ -453,7 +453,7 @@ class FilingRepository:
         self, filing_id: int, group: str, record: str, position: int, now: datetime
     ) -> bool:
         statement = (
-            _insert(self._session, _RECORDS)
+            upsert_into(self._session, _RECORDS)
             .values(filing_id=filing_id, grp=group, record=record, position=position)
             .values(created_at=now)
             .on_conflict_do_nothing(index_elements=["filing_id", "grp", "record"])
@@ -519,7 +519,7 @@ class ConversationRepository:
         state: dict[str, Any],
         now: datetime,
     ) -> None:
-        insert = _insert(self._session, _CONVERSATIONS)
+        insert = upsert_into(self._session, _CONVERSATIONS)
         statement = insert.values(
             channel=channel,
             chat_id=chat_id,
@@ -547,7 +547,7 @@ class AttachmentRepository:
     def record(self, ref: FileRef, now: datetime) -> None:
         """Remembers a stored file; recording the same content again is a no-op."""
         statement = (
-            _insert(self._session, _ATTACHMENTS)
+            upsert_into(self._session, _ATTACHMENTS)
             .values(sha256=ref.sha256, size=ref.size, content_type=ref.content_type)
             .values(created_at=now)
             .on_conflict_do_nothing(index_elements=["sha256"])
