@@ -18,7 +18,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from dialogs.cycle import Grade
@@ -34,6 +34,7 @@ from storage.models import (
     ReviewerRow,
     TransitionRow,
 )
+from storage.prepared import Prepared
 from storage.repository import (
     FilingNotFound,
     FilingRepository,
@@ -356,6 +357,18 @@ _MEMBER_COLUMNS = (
 )
 
 
+_MEMBER_ENTERPRISE = Prepared(
+    select(MemberRow.enterprise_id).where(
+        MemberRow.channel == bindparam("channel"), MemberRow.chat_id == bindparam("chat_id")
+    )
+)
+_IS_REVIEWER = Prepared(
+    select(ReviewerRow.chat_id).where(
+        ReviewerRow.channel == bindparam("channel"), ReviewerRow.chat_id == bindparam("chat_id")
+    )
+)
+
+
 class MemberRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -397,6 +410,11 @@ class MemberRepository:
             .values(full_name=_fit("full_name", full_name, 60), mobile=_fit("mobile", mobile, 20))
         )
         return _rowcount(self._session, statement) == 1
+
+    def enterprise_of(self, channel: str, chat_id: str) -> int | None:
+        """The enterprise this chat is bound to (what every message of a contact asks)."""
+        row = _MEMBER_ENTERPRISE.one(self._session, channel=channel, chat_id=chat_id)
+        return None if row is None else int(row[0])
 
     def get(self, channel: str, chat_id: str) -> Member | None:
         row = self._session.execute(
@@ -452,12 +470,7 @@ class ReviewerRepository:
     ) -> bool:
         if (channel, chat_id) in configured:
             return True
-        found = self._session.scalar(
-            select(ReviewerRow.chat_id).where(
-                ReviewerRow.channel == channel, ReviewerRow.chat_id == chat_id
-            )
-        )
-        return found is not None
+        return _IS_REVIEWER.one(self._session, channel=channel, chat_id=chat_id) is not None
 
     def all(self, configured: Collection[tuple[str, str]]) -> list[tuple[str, str]]:
         stored = self._session.execute(select(ReviewerRow.channel, ReviewerRow.chat_id))
@@ -742,7 +755,12 @@ class WorkflowRepository:
                 _FILINGS.c.status == current,
                 _FILINGS.c.version == version,
             )
-            .values(status=SUBMITTED, version=new_version, updated_at=now)
+            .values(
+                status=SUBMITTED,
+                version=new_version,
+                updated_at=now,
+                revision=_FILINGS.c.revision + 1,
+            )
         )
         if _rowcount(self._session, moved) != 1:
             raise StatusConflict(filing_id, self.status(filing_id)[0])
@@ -786,7 +804,7 @@ class WorkflowRepository:
                 _FILINGS.c.status == current,
                 _FILINGS.c.version == version,
             )
-            .values(status=to_status, updated_at=now)
+            .values(status=to_status, updated_at=now, revision=_FILINGS.c.revision + 1)
         )
         if _rowcount(self._session, moved) != 1:
             return False

@@ -12,19 +12,146 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ClauseElement
 
-from storage.models import ChannelChatRow, OutboxRow, ProcessedEventRow
-from storage.repository import table_of, upsert_into
+from storage.models import ChannelChatRow, InboxRow, OutboxRow, ProcessedEventRow
+from storage.prepared import Prepared
+from storage.repository import insert_for, table_of, upsert_into
 
 _EVENTS = table_of(ProcessedEventRow)
 _CHATS = table_of(ChannelChatRow)
+_OUTBOX = table_of(OutboxRow)
+_INBOX = table_of(InboxRow)
 
 PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
 BLOCKED = "blocked"
+
+# The statements every chat message runs (storage/prepared.py tells why they are prepared).
+_FIRST_TIME = Prepared(
+    lambda dialect: (
+        insert_for(dialect, _EVENTS)
+        .values(
+            channel=bindparam("channel"),
+            event_id=bindparam("event_id"),
+            processed_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+    )
+)
+_ADD_OUTBOX = Prepared(
+    _OUTBOX.insert()
+    .values(
+        channel=bindparam("channel"),
+        chat_id=bindparam("chat_id"),
+        payload=bindparam("payload"),
+        status=PENDING,
+        attempts=0,
+        parts_sent=0,
+        created_at=bindparam("now"),
+    )
+    .returning(_OUTBOX.c.id)
+)
+
+
+def _seen(dialect: str) -> ClauseElement:
+    now: BindParameter[datetime] = bindparam("now")
+    return (
+        insert_for(dialect, _CHATS)
+        .values(
+            channel=bindparam("channel"),
+            chat_id=bindparam("chat_id"),
+            last_seen_at=now,
+            updated_at=now,
+            prompt_seq=0,
+        )
+        .on_conflict_do_update(
+            index_elements=["channel", "chat_id"],
+            set_={"last_seen_at": now, "blocked_at": None, "updated_at": now},
+        )
+    )
+
+
+def _new_prompt(dialect: str) -> ClauseElement:
+    insert = insert_for(dialect, _CHATS)
+    now: BindParameter[datetime] = bindparam("now")
+    return (
+        insert.values(
+            channel=bindparam("channel"),
+            chat_id=bindparam("chat_id"),
+            prompt_seq=1,
+            prompt=bindparam("prompt"),
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["channel", "chat_id"],
+            set_={
+                "prompt_seq": _CHATS.c.prompt_seq + 1,
+                "prompt": insert.excluded.prompt,
+                "updated_at": now,
+            },
+        )
+        .returning(_CHATS.c.prompt_seq)
+    )
+
+
+_SEEN = Prepared(_seen)
+_NEW_PROMPT = Prepared(_new_prompt)
+_CLEAR_PROMPT = Prepared(
+    update(_CHATS)
+    .where(
+        _CHATS.c.channel == bindparam("channel"),
+        _CHATS.c.chat_id == bindparam("chat_id"),
+        _CHATS.c.prompt.is_not(None),
+    )
+    .values(prompt=None, updated_at=bindparam("now"))
+)
+_LIVE_PROMPT = Prepared(
+    select(_CHATS.c.prompt_seq, _CHATS.c.prompt).where(
+        _CHATS.c.channel == bindparam("channel"), _CHATS.c.chat_id == bindparam("chat_id")
+    )
+)
+
+
+_RECEIVE = Prepared(
+    lambda dialect: (
+        insert_for(dialect, _INBOX)
+        .values(
+            channel=bindparam("channel"),
+            seq=bindparam("seq"),
+            payload=bindparam("payload"),
+            received_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "seq"])
+    )
+)
+
+
+class Inbox:
+    """Events stored before their receipt is confirmed to the platform (see `InboxRow`)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def receive(self, channel: str, seq: int, payload: str, now: datetime) -> None:
+        _RECEIVE.count(self._session, channel=channel, seq=seq, payload=payload, now=now)
+
+    def waiting(self, channel: str) -> list[tuple[int, str]]:
+        """Events received but not yet handled (a process died meanwhile), oldest first."""
+        rows = self._session.execute(
+            select(InboxRow.seq, InboxRow.payload)
+            .where(InboxRow.channel == channel)
+            .order_by(InboxRow.seq)
+        )
+        return [(int(seq), payload) for seq, payload in rows]
+
+    def handled(self, channel: str, seqs: Sequence[int]) -> None:
+        self._session.execute(
+            delete(InboxRow).where(InboxRow.channel == channel, InboxRow.seq.in_(seqs))
+        )
 
 
 class EventLog:
@@ -33,13 +160,7 @@ class EventLog:
 
     def first_time(self, channel: str, event_id: str, now: datetime) -> bool:
         """Records the event; False when it was already processed (a redelivery)."""
-        statement = (
-            upsert_into(self._session, _EVENTS)
-            .values(channel=channel, event_id=event_id, processed_at=now)
-            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        )
-        result = self._session.execute(statement)
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return _FIRST_TIME.count(self._session, channel=channel, event_id=event_id, now=now) == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,21 +181,18 @@ class Outbox:
     def add(
         self, channel: str, chat_id: str, payloads: Sequence[dict[str, Any]], now: datetime
     ) -> list[int]:
-        rows = [
-            OutboxRow(
+        ids = []
+        for payload in payloads:
+            row = _ADD_OUTBOX.one(
+                self._session,
                 channel=channel,
                 chat_id=chat_id,
-                payload=json.dumps(p, ensure_ascii=False),
-                status=PENDING,
-                attempts=0,
-                parts_sent=0,
-                created_at=now,
+                payload=json.dumps(payload, ensure_ascii=False),
+                now=now,
             )
-            for p in payloads
-        ]
-        self._session.add_all(rows)
-        self._session.flush()
-        return [row.id for row in rows]
+            assert row is not None
+            ids.append(int(row[0]))
+        return ids
 
     def pending(self, channel: str, chat_id: str) -> list[OutboxItem]:
         """Undelivered replies of one chat, oldest first (a chat's messages keep their order)."""
@@ -188,46 +306,30 @@ class ChannelChats:
         prompt = json.loads(row.prompt) if row.prompt else None
         return ChatInfo(channel, chat_id, row.prompt_seq, prompt, row.blocked_at, row.last_seen_at)
 
+    def live_prompt(self, channel: str, chat_id: str) -> tuple[int, list[list[str]] | None]:
+        """The prompt's sequence number and its live options (None: no live buttons)."""
+        row = _LIVE_PROMPT.one(self._session, channel=channel, chat_id=chat_id)
+        if row is None:
+            return 0, None
+        return int(row[0]), (json.loads(row[1]) if row[1] else None)
+
     def seen(self, channel: str, chat_id: str, now: datetime) -> None:
         """The user wrote: they can be reached (again), whatever happened before."""
-        statement = upsert_into(self._session, _CHATS).values(
-            channel=channel, chat_id=chat_id, last_seen_at=now, updated_at=now, prompt_seq=0
-        )
-        self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["channel", "chat_id"],
-                set_={"last_seen_at": now, "blocked_at": None, "updated_at": now},
-            )
-        )
+        _SEEN.count(self._session, channel=channel, chat_id=chat_id, now=now)
 
     def new_prompt(
         self, channel: str, chat_id: str, options: list[list[str]], now: datetime
     ) -> int:
         """Makes these options the live ones and returns their sequence number; buttons of
         every earlier prompt are stale from now on."""
-        statement = upsert_into(self._session, _CHATS).values(
+        row = _NEW_PROMPT.one(
+            self._session,
             channel=channel,
             chat_id=chat_id,
-            prompt_seq=1,
             prompt=json.dumps(options, ensure_ascii=False),
-            updated_at=now,
+            now=now,
         )
-        self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["channel", "chat_id"],
-                set_={
-                    "prompt_seq": ChannelChatRow.prompt_seq + 1,
-                    "prompt": statement.excluded.prompt,
-                    "updated_at": now,
-                },
-            )
-        )
-        seq = self._session.scalar(
-            select(ChannelChatRow.prompt_seq).where(
-                ChannelChatRow.channel == channel, ChannelChatRow.chat_id == chat_id
-            )
-        )
-        return int(seq or 1)
+        return int(row[0]) if row is not None else 1
 
     def consume_prompt(self, channel: str, chat_id: str, seq: int, now: datetime) -> None:
         """A pressed button used up its prompt: pressing it (or a sibling) again is stale."""
@@ -243,15 +345,7 @@ class ChannelChats:
 
     def clear_prompt(self, channel: str, chat_id: str, now: datetime) -> None:
         """A reply without buttons went out: the buttons of every earlier prompt are stale."""
-        self._session.execute(
-            update(ChannelChatRow)
-            .where(
-                ChannelChatRow.channel == channel,
-                ChannelChatRow.chat_id == chat_id,
-                ChannelChatRow.prompt.is_not(None),
-            )
-            .values(prompt=None, updated_at=now)
-        )
+        _CLEAR_PROMPT.count(self._session, channel=channel, chat_id=chat_id, now=now)
 
     def blocked(self, channel: str, chat_id: str, now: datetime) -> None:
         statement = upsert_into(self._session, _CHATS).values(

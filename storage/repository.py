@@ -7,7 +7,7 @@ so a batch of changes is written completely or, when any of it is refused, not a
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +18,7 @@ from sqlalchemy import (
     CursorResult,
     Executable,
     Table,
+    bindparam,
     delete,
     func,
     select,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ClauseElement
 
 from dialogs.model import (
     AddRecord,
@@ -50,6 +52,7 @@ from storage.models import (
     FilingRow,
     RecordRow,
 )
+from storage.prepared import Prepared
 
 # SQLite stores NUMERIC as a double, exact to 15 significant digits: with two decimals that is
 # below 10^13 (万元), far beyond any real enterprise, and exact on both backends.
@@ -92,6 +95,7 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
+_FILINGS = table_of(FilingRow)
 _ANSWERS = table_of(AnswerRow)
 _RECORDS = table_of(RecordRow)
 _CONVERSATIONS = table_of(ConversationRow)
@@ -102,7 +106,11 @@ _Insert = postgresql.Insert | sqlite.Insert
 
 def upsert_into(session: Session, table: Table) -> _Insert:
     """INSERT with ON CONFLICT support; both supported backends speak it."""
-    dialect = session.get_bind().dialect.name
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table) -> _Insert:
+    """The dialect's own INSERT, which has ON CONFLICT."""
     if dialect == "postgresql":
         return postgresql.insert(table)
     if dialect == "sqlite":
@@ -118,6 +126,64 @@ def _rowcount(session: Session, statement: Executable) -> int:
 
 
 # --- filings --------------------------------------------------------------------------------
+
+_ANSWER_KEYS = ["filing_id", "field", "record", "year"]
+_ANSWER_VALUES = ("vtype", "value_num", "value_text", "source", "revision", "updated_at")
+
+
+def _answer_key_clause() -> tuple[Any, ...]:
+    c = _ANSWERS.c
+    return (
+        c.filing_id == bindparam("filing_id"),
+        c.field == bindparam("field"),
+        c.record == bindparam("record"),
+        c.year == bindparam("year"),
+    )
+
+
+# The statements of a typed answer (storage/prepared.py tells why they are prepared).
+_LOCK_REVISION = Prepared(
+    select(_FILINGS.c.revision).where(_FILINGS.c.id == bindparam("id")).with_for_update()
+)
+_TOUCH = Prepared(
+    update(_FILINGS)
+    .where(_FILINGS.c.id == bindparam("id"))
+    .values(updated_at=bindparam("now"), revision=_FILINGS.c.revision + 1)
+    .returning(_FILINGS.c.revision)
+)
+_INSERT_ANSWER = Prepared(
+    lambda dialect: (
+        insert_for(dialect, _ANSWERS)
+        .values({name: bindparam(name) for name in (*_ANSWER_KEYS, *_ANSWER_VALUES, "updated_by")})
+        .on_conflict_do_nothing(index_elements=_ANSWER_KEYS)
+    )
+)
+_UPDATE_ANSWER = Prepared(
+    update(_ANSWERS)
+    .where(*_answer_key_clause(), _ANSWERS.c.revision == bindparam("expected"))
+    .values({name: bindparam(name) for name in (*_ANSWER_VALUES, "updated_by")})
+)
+_LAST_POSITION = Prepared(
+    select(func.max(_RECORDS.c.position)).where(
+        _RECORDS.c.filing_id == bindparam("filing_id"), _RECORDS.c.grp == bindparam("grp")
+    )
+)
+_ADD_RECORD = Prepared(
+    lambda dialect: (
+        insert_for(dialect, _RECORDS)
+        .values(
+            filing_id=bindparam("filing_id"),
+            grp=bindparam("grp"),
+            record=bindparam("record"),
+            position=bindparam("position"),
+            created_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["filing_id", "grp", "record"])
+    )
+)
+_DELETE_ANSWER = Prepared(
+    delete(_ANSWERS).where(*_answer_key_clause(), _ANSWERS.c.revision == bindparam("expected"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,20 +333,44 @@ class FilingRepository:
             records=MappingProxyType({g: tuple(ids) for g, ids in records.items()}),
         )
 
+    def lock_revision(self, filing_id: int) -> int:
+        """The filing's change counter, read under its row lock (PostgreSQL; SQLite holds
+        the database's write lock from a message's first write on)."""
+        row = _LOCK_REVISION.one(self._session, id=filing_id)
+        if row is None:
+            raise FilingNotFound(filing_id)
+        return int(row[0])
+
     def apply(
-        self, filing_id: int, changes: Sequence[Change], *, actor: str, now: datetime
-    ) -> None:
-        """Persists one step's changes.
+        self,
+        filing_id: int,
+        changes: Sequence[Change],
+        *,
+        actor: str,
+        now: datetime,
+        current: Mapping[Key, Answer] | None = None,
+    ) -> int:
+        """Persists one step's changes; returns the filing's new revision (0: no changes).
 
         Raises StaleAnswer or ReadOnlyAnswer before writing anything when the batch conflicts
         with what is stored. A conflicting concurrent commit that lands between the check and
         the write is caught by the revision check and also raises StaleAnswer; the caller's
-        transaction must then roll back (Database.session() does).
+        transaction must then roll back (Database.session() does). `current`: the filing's
+        answers as the caller knows them to be stored at the revision it read under
+        `lock_revision` in this transaction; they are not read again.
         """
         if not changes:
-            return
+            return 0
         keys = {c.key for c in changes if isinstance(c, SetAnswer | ClearAnswer)}
-        ops = _plan(changes, self._lock_and_read(filing_id, keys))
+        if current is None:
+            stored = self._lock_and_read(filing_id, keys)
+        else:
+            stored = {
+                k: _Stored(a.value, a.source, a.revision)
+                for k in keys
+                if (a := current.get(k)) is not None
+            }
+        ops = _plan(changes, stored)
         groups = {op.group for op in ops if isinstance(op, AddRecord)}
         positions = self._next_positions(filing_id, groups)
         for op in ops:
@@ -294,7 +384,7 @@ class FilingRepository:
                         positions[group] += 1
                 case DeleteRecord(group=group, record=record):
                     self._delete_record(filing_id, group, record)
-        self._touch(filing_id, now)
+        return self._touch(filing_id, now)
 
     def stored_values(
         self, filing_id: int, keys: Collection[Key]
@@ -319,7 +409,13 @@ class FilingRepository:
         )
 
     def set_status(self, filing_id: int, status: str, now: datetime) -> None:
-        self._touch(filing_id, now, status=status)
+        statement = (
+            update(_FILINGS)
+            .where(_FILINGS.c.id == filing_id)
+            .values(updated_at=now, status=status, revision=_FILINGS.c.revision + 1)
+        )
+        if _rowcount(self._session, statement) != 1:
+            raise FilingNotFound(filing_id)
 
     def import_answer(
         self, filing_id: int, key: Key, value: Value, now: datetime, *, actor: str = "roster"
@@ -400,30 +496,27 @@ class FilingRepository:
             "updated_by": actor,
         }
         key = op.key
+        where = {"filing_id": filing_id, "field": key.field, "record": key.record, "year": key.year}
         if op.expected_revision is None:
-            statement: Executable = (
-                upsert_into(self._session, _ANSWERS)
-                .values(filing_id=filing_id, field=key.field, record=key.record, year=key.year)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["filing_id", "field", "record", "year"])
-            )
+            written = _INSERT_ANSWER.count(self._session, **where, **values)
         else:
-            statement = (
-                update(_ANSWERS)
-                .where(*self._key_clause(filing_id, key))
-                .where(_ANSWERS.c.revision == op.expected_revision)
-                .values(values)
+            written = _UPDATE_ANSWER.count(
+                self._session, **where, **values, expected=op.expected_revision
             )
-        if _rowcount(self._session, statement) != 1:
+        if written != 1:
             raise StaleAnswer(key, self._current(filing_id, key))
 
     def _remove(self, filing_id: int, op: _Remove) -> None:
-        statement = (
-            delete(_ANSWERS)
-            .where(*self._key_clause(filing_id, op.key))
-            .where(_ANSWERS.c.revision == op.expected_revision)
+        key = op.key
+        removed = _DELETE_ANSWER.count(
+            self._session,
+            filing_id=filing_id,
+            field=key.field,
+            record=key.record,
+            year=key.year,
+            expected=op.expected_revision,
         )
-        if _rowcount(self._session, statement) != 1:
+        if removed != 1:
             raise StaleAnswer(op.key, self._current(filing_id, op.key))
 
     @staticmethod
@@ -437,28 +530,24 @@ class FilingRepository:
         )
 
     def _next_positions(self, filing_id: int, groups: Collection[str]) -> dict[str, int]:
-        if not groups:
-            return {}
-        positions = dict.fromkeys(groups, 0)
-        rows = self._session.execute(
-            select(RecordRow.grp, func.max(RecordRow.position))
-            .where(RecordRow.filing_id == filing_id, RecordRow.grp.in_(groups))
-            .group_by(RecordRow.grp)
-        )
-        for group, highest in rows:
-            positions[group] = highest + 1
+        positions = {}
+        for group in groups:
+            row = _LAST_POSITION.one(self._session, filing_id=filing_id, grp=group)
+            positions[group] = 0 if row is None or row[0] is None else int(row[0]) + 1
         return positions
 
     def _add_record(
         self, filing_id: int, group: str, record: str, position: int, now: datetime
     ) -> bool:
-        statement = (
-            upsert_into(self._session, _RECORDS)
-            .values(filing_id=filing_id, grp=group, record=record, position=position)
-            .values(created_at=now)
-            .on_conflict_do_nothing(index_elements=["filing_id", "grp", "record"])
+        added = _ADD_RECORD.count(
+            self._session,
+            filing_id=filing_id,
+            grp=group,
+            record=record,
+            position=position,
+            now=now,
         )
-        return _rowcount(self._session, statement) == 1
+        return added == 1
 
     def _delete_record(self, filing_id: int, group: str, record: str) -> None:
         self._session.execute(
@@ -473,15 +562,12 @@ class FilingRepository:
             delete(_ANSWERS).where(_ANSWERS.c.filing_id == filing_id, _ANSWERS.c.record == record)
         )
 
-    def _touch(self, filing_id: int, now: datetime, **values: Any) -> None:
-        statement = (
-            update(FilingRow)
-            .where(FilingRow.id == filing_id)
-            .values(updated_at=now, **values)
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(self._session, statement) != 1:
+    def _touch(self, filing_id: int, now: datetime) -> int:
+        """Marks the filing changed; returns its new revision."""
+        row = _TOUCH.one(self._session, id=filing_id, now=now)
+        if row is None:
             raise FilingNotFound(filing_id)
+        return int(row[0])
 
 
 # --- conversations --------------------------------------------------------------------------
@@ -493,7 +579,32 @@ class StoredConversation:
     chat_id: str
     filing_id: int | None
     state: dict[str, Any]
-    updated_at: datetime
+
+
+_C = _CONVERSATIONS.c
+_GET_CONVERSATION = Prepared(
+    select(_C.filing_id, _C.state).where(
+        _C.channel == bindparam("channel"), _C.chat_id == bindparam("chat_id")
+    )
+)
+
+
+def _put_conversation(dialect: str) -> ClauseElement:
+    insert = insert_for(dialect, _CONVERSATIONS)
+    columns = ("channel", "chat_id", "filing_id", "state")
+    return insert.values(
+        {**{name: bindparam(name) for name in columns}, "updated_at": bindparam("now")}
+    ).on_conflict_do_update(
+        index_elements=["channel", "chat_id"],
+        set_={
+            "filing_id": insert.excluded.filing_id,
+            "state": insert.excluded.state,
+            "updated_at": insert.excluded.updated_at,
+        },
+    )
+
+
+_PUT_CONVERSATION = Prepared(_put_conversation)
 
 
 class ConversationRepository:
@@ -501,15 +612,11 @@ class ConversationRepository:
         self._session = session
 
     def get(self, channel: str, chat_id: str) -> StoredConversation | None:
-        row = self._session.execute(
-            select(
-                ConversationRow.filing_id, ConversationRow.state, ConversationRow.updated_at
-            ).where(ConversationRow.channel == channel, ConversationRow.chat_id == chat_id)
-        ).one_or_none()
+        row = _GET_CONVERSATION.one(self._session, channel=channel, chat_id=chat_id)
         if row is None:
             return None
-        filing_id, state, updated_at = row
-        return StoredConversation(channel, chat_id, filing_id, json.loads(state), updated_at)
+        filing_id, state = row
+        return StoredConversation(channel, chat_id, filing_id, json.loads(state))
 
     def put(
         self,
@@ -519,22 +626,14 @@ class ConversationRepository:
         state: dict[str, Any],
         now: datetime,
     ) -> None:
-        insert = upsert_into(self._session, _CONVERSATIONS)
-        statement = insert.values(
+        _PUT_CONVERSATION.count(
+            self._session,
             channel=channel,
             chat_id=chat_id,
             filing_id=filing_id,
             state=json.dumps(state, ensure_ascii=False),
-            updated_at=now,
-        ).on_conflict_do_update(
-            index_elements=["channel", "chat_id"],
-            set_={
-                "filing_id": insert.excluded.filing_id,
-                "state": insert.excluded.state,
-                "updated_at": insert.excluded.updated_at,
-            },
+            now=now,
         )
-        self._session.execute(statement)
 
 
 # --- attachments ----------------------------------------------------------------------------

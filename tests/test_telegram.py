@@ -13,6 +13,7 @@ import contextlib
 import io
 import re
 import socket
+import threading
 import time
 import zipfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
@@ -45,7 +46,7 @@ from dialogs.state import ConvState
 from dialogs.view import View
 from storage.db import Database
 from storage.files import AttachmentStore
-from storage.messaging import BLOCKED, PENDING, ChannelChats, Outbox
+from storage.messaging import BLOCKED, PENDING, ChannelChats, Inbox, Outbox
 from storage.migrate import upgrade
 from storage.repository import ConversationRepository, FilingRepository
 from tests import filing_script as script
@@ -820,6 +821,69 @@ def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path) -> N
 
 
 # --- 11. per-chat order, chats in parallel ---------------------------------------------------
+
+
+class StuckService(RecordingService):
+    """Holds every event in a worker thread until released: a process that took an update
+    and died before handling it, as far as Telegram can tell."""
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.taken = threading.Event()
+        self.release = threading.Event()
+
+    def handle(self, *args: Any, **options: Any) -> Turn:
+        self.taken.set()
+        self.release.wait(TIMEOUT)
+        return super().handle(*args, **options)
+
+
+def test_an_update_taken_but_never_handled_is_handled_after_a_restart(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """python-telegram-bot confirms an update (the next getUpdates offset) before handling
+    it; the inbox keeps it until it is handled, so a restart handles it, once."""
+
+    async def scenario() -> None:
+        settings = settings_for(fake, tmp_path)
+        await asyncio.to_thread(upgrade, settings.database_url)
+        app = bootstrap(settings, FrozenClock())
+        stuck = StuckService(
+            app.db,
+            app.form,
+            app.service.clock,
+            app.service.files,
+            trial_channels=settings.trial_channel_names(),
+            fonts=app.service.fonts,
+        )
+        dead = TelegramChannel(stuck, settings)
+        dead._inline = False  # handled in a worker thread, which we hold
+        await dead.start()
+        fake.send_text(USER, "/start")
+        assert await asyncio.to_thread(stuck.taken.wait, TIMEOUT)
+        await fake.wait_for_async(lambda: not fake.pending_updates, TIMEOUT, "confirmed")
+        assert fake.messages_to(USER) == []
+        updater = dead.app.updater
+        assert updater is not None
+        await updater.stop()  # the process is gone: it polls no more, and never replies
+
+        async with bot_running(fake, tmp_path) as bot:
+            first = await fake.wait_for_messages_async(USER, 1, TIMEOUT)
+            assert text_of(first[0]).startswith("您好！我是年检助手")
+            assert [h.event for h in bot.service.handled] == [Start("")]
+        with app.db.session() as session:
+            assert Inbox(session).waiting(CHANNEL) == []
+
+        # Had the held handler gone on after all, the update would be a duplicate.
+        stuck.release.set()
+        await fake.wait_for_async(lambda: len(stuck.handled) == 1, TIMEOUT, "the held update")
+        assert stuck.handled[0].turn.duplicate
+        await asyncio.sleep(0.3)
+        assert len(fake.messages_to(USER)) == 1
+        await dead.stop()
+        app.db.dispose()
+
+    run(scenario())
 
 
 def test_chats_run_concurrently_and_each_in_order(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -1,0 +1,46 @@
+"""Filings this process loaded or wrote, reused while the database's `revision` matches.
+
+Every change to a filing raises `filings.revision` in the same transaction (see
+`FilingRepository`), whichever process or code path makes it, so a cached filing whose
+revision equals the row's is exactly what a fresh load would return. A chat message then reads
+one integer (taking the filing's row lock on PostgreSQL) instead of every answer; a cache that
+is wrong can only be stale, and a stale entry is never used.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from dialogs.model import Filing
+
+
+class FilingCache:
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[int, tuple[int, Filing]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, filing_id: int, revision: int) -> Filing | None:
+        with self._lock:
+            entry = self._entries.get(filing_id)
+            if entry is None or entry[0] != revision:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(filing_id)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, filing_id: int, revision: int, filing: Filing) -> None:
+        """Remembers the filing as committed at `revision` (call after the commit)."""
+        with self._lock:
+            self._entries[filing_id] = (revision, filing)
+            self._entries.move_to_end(filing_id)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+    def forget(self, filing_id: int) -> None:
+        with self._lock:
+            self._entries.pop(filing_id, None)
