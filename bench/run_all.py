@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import engine, pdf, storage, telegram
+from bench import engine, pdf, project_import, reminders, storage, telegram
 from bench.report import Figure, table
 
 
@@ -46,6 +46,18 @@ def pdf_figures(quick: bool, problems: list[str]) -> list[Figure]:
     return result.figures()
 
 
+def project_import_figures(quick: bool, problems: list[str]) -> list[Figure]:
+    result = project_import.run(rounds=1 if quick else project_import.ROUNDS)
+    problems.extend(result.problems)
+    return result.figures()
+
+
+def reminders_figures(quick: bool, problems: list[str]) -> list[Figure]:
+    result = reminders.run(quick=quick)
+    problems.extend(result.problems)
+    return result.figures()
+
+
 def guarded(
     name: str, bench: Callable[[bool, list[str]], list[Figure]], quick: bool, notes: list[str]
 ) -> list[Figure]:
@@ -72,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         *guarded("storage", storage_figures, args.quick, notes),
         *guarded("telegram", telegram_figures, args.quick, notes),
         *guarded("pdf", pdf_figures, args.quick, notes),
+        *guarded("reminders", reminders_figures, args.quick, notes),
+        *guarded("project import", project_import_figures, args.quick, notes),
     ]
     print(table(figures))
     for note in notes:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.declaration import Fonts, register_font
 from bot.privacy import mask_mobile
+from bot.project_sheet import read_sheet, template_document
 from bot.workflow import (
     ReviewerView,
     Workflow,
@@ -27,7 +28,7 @@ from bot.workflow import (
     load_filing,
     reviewers_of,
 )
-from dialogs import texts
+from dialogs import texts, texts_reminders
 from dialogs import texts_review as tr
 from dialogs.commands import command_of
 from dialogs.effects import (
@@ -38,10 +39,13 @@ from dialogs.effects import (
     RedeemInvite,
     RequestBinding,
     RequestRegistration,
+    SendProjectTemplate,
 )
 from dialogs.engine import Outcome, step
-from dialogs.model import apply_changes
+from dialogs.last_year import needs_previous
+from dialogs.model import Filing, apply_changes
 from dialogs.onboarding import OnboardingState, onboarding_step
+from dialogs.project_import import waits_for_table
 from dialogs.replies import (
     Button,
     Choice,
@@ -50,6 +54,7 @@ from dialogs.replies import (
     FileRequest,
     Reply,
     Start,
+    TableIn,
     Text,
     TextIn,
     to_payload,
@@ -58,6 +63,7 @@ from dialogs.review import ReviewState, review_step
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from dialogs.workdays import SHANGHAI
+from reminders.views import ReminderViews, is_reminders, renewal_argument
 from storage.accounts import (
     EnterpriseExists,
     EnterpriseRepository,
@@ -70,8 +76,10 @@ from storage.accounts import (
 )
 from storage.compose import IMAGE_TYPES, images_to_pdf
 from storage.db import Database
-from storage.files import AttachmentRejected, AttachmentStore
-from storage.messaging import ChannelChats, EventLog, Outbox
+from storage.files import AttachmentRejected, AttachmentStore, is_xlsx
+from storage.filing_cache import FilingCache
+from storage.last_year import Decoded, last_filed
+from storage.messaging import ChannelChats, EventLog, Outbox, OutboxItem
 from storage.repository import (
     AttachmentRepository,
     ConversationRepository,
@@ -98,6 +106,9 @@ class Turn:
     # Other chats that got messages queued by this event (a reviewer told of a submission,
     # a contact of a decision): channels deliver them at once instead of at the next sweep.
     notified: tuple[tuple[str, str], ...] = ()
+    # Everything this event queued (its own chat's replies and the other chats'), as stored:
+    # a channel sends these without reading them back from the outbox.
+    queued: tuple[OutboxItem, ...] = ()
 
     @property
     def replies(self) -> Sequence[Reply]:
@@ -138,6 +149,7 @@ class ChatService:
         fonts: Fonts | None = None,
         invite_days: int = 30,
         bot_username: str | None = None,
+        reminders: ReminderViews | None = None,
     ) -> None:
         self.db = db
         self.form = form
@@ -150,8 +162,12 @@ class ChatService:
         self.fonts = fonts or register_font()
         self.invite_days = invite_days
         self.bot_username = bot_username
+        # /reminders and "续证已办理" (reminders/views.py); None: no reminder schedule.
+        self.reminders = reminders
         # Chats notified while handling the current event (one event per thread at a time).
         self._local = threading.local()
+        self.filing_cache = FilingCache()
+        self._last_year: Decoded = {}
 
     def handle(
         self,
@@ -184,6 +200,8 @@ class ChatService:
     ) -> Turn:
         now = self.clock.now()
         self._local.touched = []
+        self._local.queued = []
+        self._local.cache = []
         with self.db.session() as session:
             if event_id is not None and not EventLog(session).first_time(channel, event_id, now):
                 return Turn(None, None, duplicate=True)
@@ -199,24 +217,36 @@ class ChatService:
             if queue:
                 ids = self._queue(session, chats, channel, chat_id, turn.replies)
                 turn = replace(turn, outbox_ids=ids)
+        # Committed: the filings this event read or wrote are current as of now.
+        for filing_id, revision, filing in self._local.cache:
+            self.filing_cache.put(filing_id, revision, filing)
         touched = tuple(dict.fromkeys(self._local.touched))
-        return replace(turn, notified=touched) if touched else turn
+        queued = tuple(self._local.queued)
+        if touched or queued:
+            turn = replace(turn, notified=touched, queued=queued)
+        return turn
 
     def _route(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
     ) -> Turn:
+        if isinstance(event, TextIn) and self.reminders is not None:
+            answered = self._reminders(
+                session, self.reminders, channel, chat_id, text=event.text, now=now
+            )
+            if answered is not None:
+                return answered
         reviewers = ReviewerRepository(session)
         if reviewers.is_reviewer(channel, chat_id, self.configured_reviewers):
             return self._review(session, channel, chat_id, event, now)
-        member = MemberRepository(session).get(channel, chat_id)
-        if member is not None:
+        enterprise_id = MemberRepository(session).enterprise_of(channel, chat_id)
+        if enterprise_id is not None:
             return self._file(
                 session,
                 channel,
                 chat_id,
                 event,
                 filing_id=None,
-                enterprise_id=member.enterprise_id,
+                enterprise_id=enterprise_id,
                 now=now,
             )
         if channel in self.trial_channels:
@@ -257,24 +287,49 @@ class ChatService:
             return Turn(filing_id, None, extra=(Text(self._history(session, filing_id)),))
         if isinstance(event, FileIn) and event.ref is not None:
             AttachmentRepository(session).record(event.ref, now)
-        filing = load_filing(session, filing_id)
-        if trial:
-            filing = replace(filing, trial=True)
-        if enterprise_id is not None and filing.year != year:
+        loaded, revision = self._load(session, filing_id)
+        if enterprise_id is not None and loaded.year != year:
             # A new inspection cycle: the conversation moves to this year's filing.
             filing_id = EnterpriseRepository(session).filing_for(enterprise_id, year, now)
-            filing, state = load_filing(session, filing_id), ConvState()
+            (loaded, revision), state = self._load(session, filing_id), ConvState()
+        filing = replace(loaded, trial=True) if trial else loaded
+        if enterprise_id is not None and needs_previous(self.form, filing, state):
+            # Last year's filing, for the engine to offer its reusable answers.
+            previous = last_filed(session, enterprise_id, year, self._last_year)
+            filing = replace(filing, previous=previous)
         outcome = step(self.form, filing, state, event, now)
+        after = apply_changes(loaded, outcome.changes) if outcome.changes else loaded
         if outcome.changes:
-            filings.apply(filing_id, outcome.changes, actor=f"{channel}:{chat_id}", now=now)
+            revision = filings.apply(
+                filing_id,
+                outcome.changes,
+                actor=f"{channel}:{chat_id}",
+                now=now,
+                current=loaded.answers,
+            )
         conversations.put(channel, chat_id, filing_id, outcome.state.to_dict(), now)
         extra: list[Reply] = []
         if outcome.effects:
-            after = apply_changes(filing, outcome.changes)
+            shown = replace(after, trial=True) if trial else after
             extra = self._workflow(session, now).carry_out(
-                outcome.effects, after, (channel, chat_id)
+                outcome.effects, shown, (channel, chat_id)
             )
-        return Turn(filing_id, outcome, extra=tuple(extra))
+        else:
+            # Without effects the filing is exactly `after` at `revision` once this commits.
+            self._local.cache.append((filing_id, revision, after))
+        lead: tuple[Reply, ...] = ()
+        if any(isinstance(e, SendProjectTemplate) for e in outcome.effects):
+            lead = (template_document(self.form),)  # before the request to fill it in
+        return Turn(filing_id, outcome, extra=tuple(extra), lead=lead)
+
+    def _load(self, session: Session, filing_id: int) -> tuple[Filing, int]:
+        """The filing as stored, and its revision, taking its row lock: from this process's
+        cache when nothing changed it since, otherwise read."""
+        revision = FilingRepository(session).lock_revision(filing_id)
+        cached = self.filing_cache.get(filing_id, revision)
+        if cached is not None:
+            return cached, revision
+        return load_filing(session, filing_id), revision
 
     def _review(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
@@ -341,7 +396,15 @@ class ChatService:
             enterprise_id, self.form.cycle.year, now
         )
         bound = Text(texts.BOUND.format(name=enterprise_name(session, enterprise_id)))
-        turn = self._file(session, channel, chat_id, Start(), filing_id=filing_id, now=now)
+        turn = self._file(
+            session,
+            channel,
+            chat_id,
+            Start(),
+            filing_id=filing_id,
+            now=now,
+            enterprise_id=enterprise_id,  # so the first question can offer last year's values
+        )
         # The confirmation comes first: the first question must be the last message.
         return replace(turn, lead=(bound, *turn.lead))
 
@@ -461,6 +524,39 @@ class ChatService:
             lines.append(tr.INVITE_LINK.format(bot=self.bot_username, code=code))
         return Text("\n".join(lines))
 
+    def _reminders(
+        self,
+        session: Session,
+        views: ReminderViews,
+        channel: str,
+        chat_id: str,
+        *,
+        text: str,
+        now: datetime,
+    ) -> Turn | None:
+        """/reminders and "续证已办理", for contacts and reviewers, before any dialog sees the
+        text (like /history); None for any other text."""
+        listing, renewal = is_reminders(text), renewal_argument(text)
+        if not listing and renewal is None:
+            return None
+        actor = f"{channel}:{chat_id}"
+        if ReviewerRepository(session).is_reviewer(channel, chat_id, self.configured_reviewers):
+            if renewal is not None:
+                reply = views.reviewer_mark_renewal(session, renewal, actor, now)
+            else:
+                reply = views.reviewer(session, now)
+            return Turn(None, None, extra=(reply,))
+        member = MemberRepository(session).get(channel, chat_id)
+        if member is None:
+            if renewal is not None:
+                return None
+            return Turn(None, None, extra=(Text(texts_reminders.NOT_BOUND),))
+        if renewal is not None:
+            reply = views.mark_renewal(session, member.enterprise_id, actor, now)
+        else:
+            reply = views.contact(session, member.enterprise_id, channel, now)
+        return Turn(None, None, extra=(reply,))
+
     def _history(self, session: Session, filing_id: int) -> str:
         lines = history_lines(WorkflowRepository(session).history(filing_id))
         return "\n".join((texts.HISTORY_HEAD, *lines)) if lines else texts.HISTORY_EMPTY
@@ -507,7 +603,14 @@ class ChatService:
         if not live:
             # The newest message has no buttons: every older button is stale now.
             chats.clear_prompt(channel, chat_id, now)
-        return tuple(Outbox(session).add(channel, chat_id, payloads, now))
+        ids = tuple(Outbox(session).add(channel, chat_id, payloads, now))
+        queued = getattr(self._local, "queued", None)
+        if queued is not None:
+            queued.extend(
+                OutboxItem(i, channel, chat_id, payload, 0, 0, now)
+                for i, payload in zip(ids, payloads, strict=True)
+            )
+        return ids
 
     def live_prompt(self, channel: str, chat_id: str) -> tuple[int, list[list[str]]] | None:
         with self.db.session() as session:
@@ -548,6 +651,10 @@ class ChatService:
         if not self._takes_files(channel, chat_id):
             # Unbound chats and reviewers have no filing to attach to: nothing is stored.
             return self.handle(channel, chat_id, FileIn(None, ""), event_id=event_id, queue=queue)
+        if len(files) == 1 and is_xlsx(files[0].data) and self._waits_for_table(channel, chat_id):
+            # The project spreadsheet: read into rows for the engine, never stored as a file.
+            table = self._read_table(files[0])
+            return self.handle(channel, chat_id, table, event_id=event_id, queue=queue)
         try:
             kinds = [self.files.check(f.data) for f in files]
         except AttachmentRejected as rejected:
@@ -565,6 +672,17 @@ class ChatService:
         ids = tuple(i for turn in turns for i in turn.outbox_ids)
         notified = tuple(dict.fromkeys(n for turn in turns for n in turn.notified))
         return replace(turns[-1], outbox_ids=ids, notified=notified)
+
+    def _waits_for_table(self, channel: str, chat_id: str) -> bool:
+        with self.db.session() as session:
+            stored = ConversationRepository(session).get(channel, chat_id)
+        return stored is not None and waits_for_table(ConvState.from_dict(stored.state))
+
+    def _read_table(self, incoming: Incoming) -> TableIn:
+        if len(incoming.data) > self.files.max_bytes:
+            limit = self.files.max_bytes // (1024 * 1024)
+            return TableIn(incoming.name, (), rejected=texts.IMPORT_TOO_LARGE.format(limit=limit))
+        return read_sheet(incoming.name, incoming.data)
 
     def _takes_files(self, channel: str, chat_id: str) -> bool:
         """Whether the chat fills a filing (bound, or on a trial channel) and is no reviewer."""

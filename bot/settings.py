@@ -53,8 +53,74 @@ class Settings(BaseSettings):
     # messages one chat may get in a burst before the pace of one a second applies.
     telegram_rate: float = 30.0
     telegram_chat_burst: int = 3
+    # Bot API requests in flight at once (and HTTP connections). Telegram takes about 30
+    # messages a second; 4 requests at a time carry that while a request takes up to 130 ms
+    # (4 / 0.13 s). Raise it for a slower link. More than needed costs CPU: httpx's pool
+    # walks every connection and waiting request for each request (bench/README.md).
+    telegram_max_in_flight: int = Field(4, ge=1, le=64)
     # For invite links (https://t.me/<username>?start=CODE); asked of the Bot API when unset.
     telegram_bot_username: str | None = None
+
+    # WeChat Official Account (service account): `nianjian run` serves its callback when the
+    # app id, app secret and token are set (beside Telegram when both are configured).
+    wechat_app_id: str | None = Field(
+        None, validation_alias=AliasChoices("WECHAT_APP_ID", "NIANJIAN_WECHAT_APP_ID")
+    )
+    wechat_app_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WECHAT_APP_SECRET", "NIANJIAN_WECHAT_APP_SECRET")
+    )
+    wechat_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WECHAT_TOKEN", "NIANJIAN_WECHAT_TOKEN")
+    )
+    # Safe mode (安全模式): messages are AES-encrypted with this 43-character key; unset means
+    # plain-text mode, and then encrypted callbacks are refused.
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "WECHAT_ENCODING_AES_KEY", "NIANJIAN_WECHAT_ENCODING_AES_KEY"
+        ),
+    )
+    wechat_host: str = Field(
+        "0.0.0.0", validation_alias=AliasChoices("WECHAT_HOST", "NIANJIAN_WECHAT_HOST")
+    )
+    wechat_port: int = Field(
+        8080, validation_alias=AliasChoices("WECHAT_PORT", "NIANJIAN_WECHAT_PORT")
+    )
+    wechat_path: str = Field(
+        "/wechat", validation_alias=AliasChoices("WECHAT_PATH", "NIANJIAN_WECHAT_PATH")
+    )
+    # WeChat's API (wechatpy's WeChatClient is pointed here: a proxy, or the tests' fake).
+    wechat_api_base_url: str = Field(
+        "https://api.weixin.qq.com/cgi-bin/",
+        validation_alias=AliasChoices("WECHAT_API_BASE_URL", "NIANJIAN_WECHAT_API_BASE_URL"),
+    )
+    # The public HTTPS address of this server (upload and download links are built on it);
+    # http://<host>:<port> when unset, which is only good for trying it out.
+    wechat_public_url: str | None = Field(
+        None, validation_alias=AliasChoices("WECHAT_PUBLIC_URL", "NIANJIAN_WECHAT_PUBLIC_URL")
+    )
+    # The template message for messages outside the 48-hour customer-service window, and
+    # which of its fields get what ("field:title|text|time|hint", separated by commas).
+    wechat_template_id: str | None = Field(
+        None, validation_alias=AliasChoices("WECHAT_TEMPLATE_ID", "NIANJIAN_WECHAT_TEMPLATE_ID")
+    )
+    wechat_template_fields: str = Field(
+        "first:title,keyword1:text,keyword2:time,remark:hint",
+        validation_alias=AliasChoices("WECHAT_TEMPLATE_FIELDS", "NIANJIAN_WECHAT_TEMPLATE_FIELDS"),
+    )
+    wechat_template_text_chars: int = 20
+    # Signs upload and download links; derived from the app secret when unset.
+    wechat_link_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WECHAT_LINK_SECRET", "NIANJIAN_WECHAT_LINK_SECRET")
+    )
+    wechat_upload_link_hours: int = 24
+    wechat_download_link_days: int = 7
+    # WeChat waits 5 s for a callback's answer: a passive reply only when the engine is done
+    # within this many seconds, otherwise an empty acknowledgement and customer-service messages.
+    wechat_reply_budget: float = 4.0
+
+    def wechat_enabled(self) -> bool:
+        return bool(self.wechat_app_id and self.wechat_app_secret and self.wechat_token)
 
     # Reviewers, as "channel:user_id" separated by commas, e.g. "telegram:12345,console:wang".
     # They may promote others in the chat; these stay reviewers whatever happens there.
@@ -73,6 +139,8 @@ class Settings(BaseSettings):
     renewal_deadline: date | None = None
     help_line: str = "0991-2301105"
     timezone: str = "Asia/Shanghai"
+    # The reminder schedule (TOML, see reminders/schedule.toml, the shipped default).
+    reminders_schedule: Path | None = None
 
     def cycle(self) -> Cycle:
         return Cycle.for_year(

@@ -15,12 +15,14 @@ from datetime import datetime, time
 from sqlalchemy.orm import Session
 
 from bot.declaration import Fonts, declaration_pdf
+from bot.export import XLSX_TYPE, export_year, form_for
 from bot.privacy import mask_mobile
 from dialogs import texts
 from dialogs import texts_review as tr
 from dialogs.effects import (
     Approve,
     Effect,
+    ExportFilings,
     Reject,
     SendAttachment,
     SendDeclaration,
@@ -124,6 +126,8 @@ class Workflow:
                     replies.append(self.document(ref))
                 case SendDeclaration() if filing is not None:
                     replies.append(self.declaration(filing))
+                case ExportFilings(year=year):
+                    replies.append(self.export(year))
         return replies
 
     # --- contacts' side ----------------------------------------------------------------------
@@ -209,6 +213,14 @@ class Workflow:
             outcome = step(self.form, filing, ConvState(), Start(), self.now)
             conversations.put(channel, chat_id, filing_id, outcome.state.to_dict(), self.now)
             self.notify(channel, chat_id, outcome.replies)
+
+    def export(self, year: int) -> Reply:
+        """The association's workbook for a reviewer's chat (mobile numbers masked)."""
+        form = form_for(self.form, year)
+        export = export_year(self.session, form, self.now, mask_mobiles=True)
+        if not export.count:
+            return Text(tr.EXPORT_EMPTY.format(year=year))
+        return Document(export.filename, export.xlsx(), export.caption, XLSX_TYPE)
 
     def document(self, ref: FileRef) -> Document:
         return Document(ref.name, self.files.read(ref.sha256), ref.name, ref.content_type)

@@ -19,6 +19,7 @@ class Command(StrEnum):
     OVERVIEW = "overview"
     SUBMIT = "submit"
     REMOVE = "remove"
+    IMPORT = "import"  # the project spreadsheet: template and upload
 
 
 _WORDS: dict[str, Command] = {
@@ -33,6 +34,10 @@ _WORDS: dict[str, Command] = {
     **dict.fromkeys(("总览", "进度", "状态", "概览", "overview", "status"), Command.OVERVIEW),
     **dict.fromkeys(("提交", "提交审核", "submit"), Command.SUBMIT),
     **dict.fromkeys(("移除", "移除文件", "删除文件", "删除附件", "remove"), Command.REMOVE),
+    **dict.fromkeys(
+        ("表格导入", "导入表格", "批量导入", "excel导入", "导入", "模板", "下载模板", "import"),
+        Command.IMPORT,
+    ),
 }
 
 

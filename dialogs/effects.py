@@ -28,6 +28,11 @@ class SendDeclaration:
 
 
 @dataclass(frozen=True, slots=True)
+class SendProjectTemplate:
+    """Send the project spreadsheet template (XLSX, built from the form spec at the edge)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Approve:
     filing_id: int
     version: int
@@ -91,10 +96,18 @@ class PromoteReviewer:
     chat_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class ExportFilings:
+    """Send the reviewer the association's workbook of every enterprise's filing of `year`."""
+
+    year: int
+
+
 Effect = (
     SubmitFiling
     | StampedFormReceived
     | SendDeclaration
+    | SendProjectTemplate
     | Approve
     | Reject
     | SendAttachment
@@ -104,4 +117,5 @@ Effect = (
     | RequestRegistration
     | DecideRequest
     | PromoteReviewer
+    | ExportFilings
 )

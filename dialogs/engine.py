@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from dialogs import submission, texts
+from dialogs import last_year, project_import, submission, texts
 from dialogs.answers import Invalid, parse_answer
 from dialogs.commands import Command, command_of
-from dialogs.effects import Effect, SendDeclaration, StampedFormReceived, SubmitFiling
+from dialogs.effects import (
+    Effect,
+    SendDeclaration,
+    SendProjectTemplate,
+    StampedFormReceived,
+    SubmitFiling,
+)
 from dialogs.model import (
     AddRecord,
     Change,
@@ -26,7 +32,20 @@ from dialogs.model import (
     Source,
     apply_changes,
 )
-from dialogs.replies import Button, Choice, Event, FileIn, FileRequest, Reply, Start, Text, TextIn
+from dialogs.replies import (
+    Button,
+    Choice,
+    Document,
+    Event,
+    FileIn,
+    FileRequest,
+    Reply,
+    Start,
+    TableIn,
+    TableRow,
+    Text,
+    TextIn,
+)
 from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
 from dialogs.state import ConvState, Mode
 from dialogs.summary import key_line, overview_text, record_lines, summary_text
@@ -91,6 +110,8 @@ class _Turn:
             return self.start(state)
         if isinstance(event, FileIn):
             return self.file(state, event)
+        if isinstance(event, TableIn):
+            return self.table_in(state, event)
         return self.text(state, event)
 
     def start(self, state: ConvState) -> Outcome:
@@ -133,8 +154,12 @@ class _Turn:
                 return self.first_pending()
             case Command.CONTINUE if state.mode is not Mode.SUMMARY:
                 return self.resume(state)
+            case Command.IMPORT if self.import_allowed(state):
+                return self.import_offer()
         raw = self.resolve_number(state, event.text)
         command = command_of(raw) if raw != event.text else command
+        if command is Command.IMPORT and raw != event.text and self.import_allowed(state):
+            return self.import_offer()  # the import button, picked by its number
         handler = {
             Mode.ASK: self.answer,
             Mode.SUMMARY: self.on_summary,
@@ -145,6 +170,10 @@ class _Turn:
             Mode.CONFIRM_DELETE: self.on_confirm_delete,
             Mode.OVERVIEW: self.on_overview,
             Mode.SUBMIT: self.on_submit,
+            Mode.IMPORT: self.on_import,
+            Mode.IMPORT_CHOICE: self.on_import_choice,
+            Mode.CARRY: self.on_carry,
+            Mode.CARRY_RECORD: self.on_carry_record,
         }[state.mode]
         return handler(state, raw, command)
 
@@ -164,12 +193,15 @@ class _Turn:
 
     # --- walking ------------------------------------------------------------------------------
 
-    def walk(self, section_id: str) -> Outcome:
+    def walk(self, section_id: str, *, offer: bool = True) -> Outcome:
         """Asks the next pending thing, starting at this section; a finished section shows
-        its summary; a finished filing shows the overview."""
+        its summary; a finished filing shows the overview. A section not started yet that
+        last year's filing can fill is offered that first (unless `offer` is off)."""
         section = self.form.section(section_id)
         if not self.view.applies_section(section):
             return self.next_section(section_id)
+        if offer and last_year.offer_due(self.view, section):
+            return self.carry_offer(section)
         pending = self.view.pending(section)
         if pending is None:
             return self.summary(section.id)
@@ -218,6 +250,14 @@ class _Turn:
                 return self.overview()
             case Mode.SUBMIT:
                 return self.submit_check()
+            case Mode.IMPORT:
+                return self.import_request(again=True)
+            case Mode.IMPORT_CHOICE:
+                return self.import_review(state)
+            case Mode.CARRY:
+                return self.walk(state.section)
+            case Mode.CARRY_RECORD:
+                return self.carry_record(state.section, state.record)
         return self.summary(state.section)
 
     # --- asking -------------------------------------------------------------------------------
@@ -231,10 +271,11 @@ class _Turn:
         editing: bool = False,
     ) -> Outcome:
         spec = self.form.field(key.field)
-        back_to = state.back_to if state is not None and state.editing else ""
+        keeps = state is not None and (state.editing or state.back_to == CARRY)
+        back_to = state.back_to if state is not None and keeps else ""
         editing = editing or bool(state is not None and state.editing)
         new_state = self.asking(key, section.id, editing=editing, back_to=back_to)
-        return self.done(new_state, self.question(key, spec, section))
+        return self.done(new_state, self.question(key, spec, section, carry=back_to == CARRY))
 
     def asking(self, key: Key, section_id: str, *, editing: bool, back_to: str) -> ConvState:
         current = self.filing.answers.get(key)
@@ -246,7 +287,9 @@ class _Turn:
         current = self.filing.answers.get(key)
         return (current.revision if current is not None else 0) != state.seen
 
-    def question(self, key: Key, spec: FieldSpec, section: SectionSpec) -> Reply:
+    def question(
+        self, key: Key, spec: FieldSpec, section: SectionSpec, *, carry: bool = False
+    ) -> Reply:
         lines = [self.progress_line(key, section)]
         unit = f"（{spec.unit}）" if spec.unit else ""
         label = self.view.label(key)
@@ -276,8 +319,16 @@ class _Turn:
                 and not self.view.required(spec, key)
             ):
                 buttons.append(Button(texts.BTN_REMOVE_FILE, "移除"))
-        elif not self.view.required(spec, key):
-            buttons.append(Button(texts.BTN_SKIP, "跳过"))
+        else:
+            carried = last_year.default(self.view, key, records=carry)
+            if carried is not None:
+                shown = self.view.format_value(spec, carried)
+                lines.append(texts.CARRY_DEFAULT.format(value=shown))
+                buttons.append(Button(texts.BTN_CARRY_KEEP, "保留"))
+            if not self.view.required(spec, key):
+                buttons.append(Button(texts.BTN_SKIP, "跳过"))
+        if self.offers_import(key):
+            buttons.append(Button(texts.BTN_IMPORT, "表格导入"))
         text = self.lead("\n".join(lines))
         if spec.kind is Kind.FILE:
             return FileRequest(text, str(key), label, tuple(buttons))
@@ -315,6 +366,11 @@ class _Turn:
         if self.read_only(key):
             return self.advance(state, key)
         if command is Command.KEEP:
+            carried = last_year.default(self.view, key, records=state.back_to == CARRY)
+            if current is None and carried is not None:
+                self.store(key, carried)
+                self.note(texts.CARRIED.format(label=label, value=self.view.display(key)))
+                return self.advance(state, key)
             if current is None:
                 self.note(texts.NOTHING_TO_KEEP.format(label=label))
                 return self.ask(key, section, state=state)
@@ -358,6 +414,9 @@ class _Turn:
     def file(self, state: ConvState, event: FileIn) -> Outcome:
         if state.mode is Mode.PAUSED:
             return self.done(state, Text(texts.FILE_NOT_EXPECTED + texts.STILL_PAUSED))
+        if state.mode in (Mode.IMPORT, Mode.IMPORT_CHOICE):
+            self.note(texts.IMPORT_NEED_XLSX)
+            return self.resume(state)
         spec = self.form.field(state.field) if state.mode is Mode.ASK and state.field else None
         if spec is None or spec.kind is not Kind.FILE:
             self.note(texts.FILE_NOT_EXPECTED)
@@ -402,6 +461,12 @@ class _Turn:
 
     def advance(self, state: ConvState, key: Key) -> Outcome:
         section = self.form.section_of(key.field)
+        group = self.form.group_of(key.field)
+        if state.back_to == CARRY and group is not None:
+            for k in self.view.record_keys(group, key.record):
+                if not self.view.answered(k):
+                    return self.ask_carried(k, section)
+            return self.carry_next(section.id, last_year.last_year_record(key.record))
         if state.editing:
             if state.back_to == "record" and key.record in self.view.records_of_field(key.field):
                 return self.record_view(section.id, key.record)
@@ -422,10 +487,12 @@ class _Turn:
         lines = [texts.RECORD_SAVED.format(record=self.view.describe_record(group, record))]
         lines.extend(record_lines(self.view, section, record))
         lines.append(texts.ASK_MORE.format(noun=group.noun))
-        buttons = (
+        buttons: tuple[Button, ...] = (
             Button(texts.BTN_ADD_MORE.format(measure="一" + group.measure, noun=group.noun), "1"),
             Button(texts.BTN_DONE_ADDING, "2"),
         )
+        if group.id == project_import.GROUP:
+            buttons += (Button(texts.BTN_IMPORT, "表格导入"),)
         return self.done(
             ConvState().at(Mode.AFTER_RECORD, section_id, record=record),
             Choice(self.lead("\n".join(lines)), buttons),
@@ -558,6 +625,8 @@ class _Turn:
                 if self.view.records(group.id):
                     buttons.append(Button(texts.BTN_EDIT_RECORD.format(noun=group.noun), "编辑"))
                     buttons.append(Button(texts.BTN_DELETE_RECORD.format(noun=group.noun), "删除"))
+                if group.id == project_import.GROUP:
+                    buttons.append(Button(texts.BTN_IMPORT, "表格导入"))
         buttons.append(Button(texts.BTN_OVERVIEW, "总览"))
         return self.done(
             ConvState().at(Mode.SUMMARY, section_id), Choice(self.lead(text), tuple(buttons))
@@ -735,6 +804,255 @@ class _Turn:
         )
         return self.done(state, Text(text))
 
+    # --- projects from a spreadsheet -----------------------------------------------------------
+
+    def import_section(self) -> SectionSpec:
+        return self.form.section_of(project_import.GROUP)
+
+    def import_allowed(self, state: ConvState) -> bool:
+        return bool(state.section) and state.section == self.import_section().id
+
+    def offers_import(self, key: Key) -> bool:
+        """The first question of a new project also offers the spreadsheet."""
+        group = self.form.group_of(key.field)
+        return (
+            group is not None
+            and group.id == project_import.GROUP
+            and key.field == group.fields[0].id
+            and key.record not in self.view.records(group.id)
+        )
+
+    def import_offer(self) -> Outcome:
+        self.effects.append(SendProjectTemplate())
+        return self.import_request()
+
+    def import_request(self, *, again: bool = False) -> Outcome:
+        section = self.import_section()
+        text = texts.IMPORT_WAITING if again else texts.IMPORT_REQUEST
+        options = (
+            Button(texts.BTN_TEMPLATE_AGAIN, "模板"),
+            Button(texts.BTN_IMPORT_BACK, "返回"),
+        )
+        request = FileRequest(
+            self.lead(text.format(year=self.form.cycle.year)),
+            IMPORT_SLOT,
+            texts.IMPORT_SLOT_LABEL,
+            options,
+            (project_import.XLSX_TYPE,),
+        )
+        return self.done(ConvState().at(Mode.IMPORT, section.id), request)
+
+    def on_import(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        if command in (Command.BACK, Command.CANCEL):  # its button, picked by number
+            return self.cancel(state)
+        self.note(texts.IMPORT_WAITING)
+        return self.import_request(again=True)
+
+    def table_in(self, state: ConvState, event: TableIn) -> Outcome:
+        if state.mode not in (Mode.IMPORT, Mode.IMPORT_CHOICE):
+            self.note(texts.FILE_NOT_EXPECTED)
+            return self.resume(state)
+        if event.rejected:
+            self.note(texts.IMPORT_UNREADABLE.format(reason=event.rejected))
+            return self.import_request(again=True)
+        parsed = project_import.parse_table(self.form, event.rows)
+        if parsed.fatal:
+            self.note(texts.IMPORT_UNREADABLE.format(reason=parsed.fatal))
+            return self.import_request(again=True)
+        plan = project_import.plan_import(self.view, parsed.rows)
+        if parsed.clean and not plan.replaces:
+            return self.import_rows(plan, parsed)
+        return self.import_choice(event.name, event.rows, parsed, plan)
+
+    def import_choice(
+        self,
+        name: str,
+        rows: Sequence[TableRow],
+        parsed: project_import.Parsed,
+        plan: project_import.Plan,
+    ) -> Outcome:
+        """The report of an uploaded sheet; nothing is imported until the contact chooses."""
+        lines: list[str] = []
+        buttons: list[Button] = []
+        replies: list[Reply] = []
+        good = len(parsed.rows)
+        if parsed.clean:
+            lines.append(texts.IMPORT_CLEAN_FILE.format(rows=good))
+            lines.extend(project_import.difference_lines(self.view, plan))
+            lines.append(texts.IMPORT_CONFIRM_REPLACE)
+            buttons.append(Button(texts.BTN_IMPORT_CONFIRM, "确认替换"))
+        else:
+            lines.extend(project_import.report_lines(parsed))
+            if len(parsed.problems) > project_import.REPORT_LIMIT:
+                replies.append(
+                    Document(
+                        project_import.REPORT_NAME,
+                        project_import.report_csv(parsed),
+                        texts.IMPORT_REPORT_CAPTION,
+                        "text/csv",
+                    )
+                )
+            if good and plan.replaces:
+                lines.extend(project_import.difference_lines(self.view, plan))
+            lines.append(texts.IMPORT_NOTHING_YET)
+            if good:
+                lines.append(texts.IMPORT_CHOOSE.format(good=good))
+                buttons.append(Button(texts.BTN_IMPORT_CLEAN.format(good=good), "导入无误行"))
+            else:
+                lines.append(texts.IMPORT_CHOOSE_NONE)
+            buttons.append(Button(texts.BTN_IMPORT_REUPLOAD, "重新上传"))
+        buttons.append(Button(texts.BTN_IMPORT_CANCEL, "取消"))
+        state = ConvState(
+            mode=Mode.IMPORT_CHOICE,
+            section=self.import_section().id,
+            table=project_import.table_to_state(name, rows),
+        )
+        choice = Choice(self.lead("\n".join(lines)), tuple(buttons))
+        return self.done(state, *replies, choice)
+
+    def import_review(self, state: ConvState) -> Outcome:
+        rows = project_import.table_from_state(state.table)
+        parsed = project_import.parse_table(self.form, rows)
+        if parsed.fatal:
+            return self.import_request(again=True)
+        plan = project_import.plan_import(self.view, parsed.rows)
+        name = str((state.table or {}).get("name", ""))
+        return self.import_choice(name, rows, parsed, plan)
+
+    def on_import_choice(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        if command in (Command.BACK, Command.CANCEL):  # its button, picked by number
+            return self.cancel(state)
+        verb, _number = _verb(raw)
+        if verb in ("导入无误行", "只导入无误行", "只导入无误的行", "确认替换", "替换", "确认"):
+            parsed = project_import.parse_table(
+                self.form, project_import.table_from_state(state.table)
+            )
+            if parsed.rows and (parsed.clean or verb != "确认"):
+                # Planned again against the filing as it is now, not as it was shown.
+                return self.import_rows(project_import.plan_import(self.view, parsed.rows), parsed)
+        elif verb in ("重新上传", "修改后重新上传", "上传"):
+            return self.import_request(again=True)
+        self.note(texts.NOT_AN_OPTION)
+        return self.import_review(state)
+
+    def import_rows(self, plan: project_import.Plan, parsed: project_import.Parsed) -> Outcome:
+        self.change(*plan.changes)
+        self.note(
+            texts.IMPORT_DONE.format(
+                count=len(parsed.rows),
+                added=len(plan.added),
+                updated=len(plan.updated),
+                removed=len(plan.removed),
+            )
+        )
+        missing = self.missing_record_files(project_import.GROUP)
+        if missing:
+            section = self.form.section_of(missing[0].field)
+            self.note(texts.IMPORT_DONE_FILES.format(count=len(missing), section=section.heading))
+        return self.walk(self.import_section().id)
+
+    def missing_record_files(self, group_id: str) -> list[Key]:
+        """Required files of the group's records not uploaded yet (e.g. project contracts)."""
+        missing: list[Key] = []
+        for spec in self.form.all_fields():
+            if spec.for_records != group_id or not self.view.applies(spec):
+                continue
+            for key in self.view.field_keys(spec):
+                if self.view.required(spec, key) and not self.view.filled(key):
+                    missing.append(key)
+        return missing
+
+    # --- last year's values -----------------------------------------------------------------
+
+    def carry_offer(self, section: SectionSpec) -> Outcome:
+        text = self.lead(last_year.offer_text(self.view, section))
+        buttons = (Button(texts.BTN_CARRY_ALL, "1"), Button(texts.BTN_CARRY_EACH, "2"))
+        return self.done(ConvState().at(Mode.CARRY, section.id), Choice(text, buttons))
+
+    def on_carry(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        section = self.form.section(state.section)
+        if not last_year.offer_due(self.view, section):
+            # Another contact of the enterprise started the section meanwhile.
+            return self.walk(section.id, offer=False)
+        words = {"沿用": 1, "沿用去年": 1, "沿用去年的": 1, "全部沿用": 1, "是": 1}
+        words |= {"逐项": 2, "逐项确认": 2, "逐项确认或修改": 2, "逐个确认": 2, "否": 2}
+        choice = _pick(raw, 2, words)
+        group = next((g for g in section.groups() if self.view.applies(g)), None)
+        if choice == 1:
+            changes = last_year.section_changes(self.view, section)
+            self.change(*changes)
+            counted = AddRecord if group is not None else SetAnswer
+            count = sum(1 for c in changes if isinstance(c, counted))
+            self.note(texts.CARRY_SAVED.format(section=section.heading, count=count))
+            return self.walk(section.id, offer=False)
+        if choice == 2 and group is not None:
+            first = last_year.next_record(self.view, group)
+            if first is not None:
+                return self.carry_record(section.id, first)
+        if choice == 2:
+            pending = self.view.pending(section)
+            if isinstance(pending, Key):
+                return self.ask(pending, section)
+            return self.walk(section.id, offer=False)
+        self.note(texts.NOT_AN_OPTION)
+        return self.carry_offer(section)
+
+    def carry_record(self, section_id: str, previous_record: str) -> Outcome:
+        section = self.form.section(section_id)
+        group = next(section.groups())
+        ids = last_year.records(self.view, group)
+        if previous_record not in ids:
+            return self.carry_next(section_id, previous_record)
+        text = texts.CARRY_RECORD.format(
+            index=ids.index(previous_record) + 1,
+            count=len(ids),
+            lines=last_year.describe(self.view, group, previous_record),
+        )
+        buttons = (
+            Button(texts.BTN_CARRY_RECORD_KEEP, "1"),
+            Button(texts.BTN_CARRY_RECORD_EDIT, "2"),
+            Button(texts.BTN_CARRY_RECORD_DROP, "3"),
+        )
+        state = ConvState().at(Mode.CARRY_RECORD, section_id, record=previous_record)
+        return self.done(state, Choice(self.lead(text), buttons))
+
+    def on_carry_record(self, state: ConvState, raw: str, command: Command | None) -> Outcome:
+        section = self.form.section(state.section)
+        group = next(section.groups())
+        previous_record = state.record
+        rid = last_year.record_id(previous_record)
+        words = {"沿用": 1, "保留": 1, "是": 1, "不再沿用": 3, "不沿用": 3, "删除": 3, "否": 3}
+        choice = _pick(raw, 3, words)
+        if choice is None:
+            self.note(texts.NOT_AN_OPTION)
+            return self.carry_record(section.id, previous_record)
+        described = last_year.describe(self.view, group, previous_record)
+        if rid in self.view.records(group.id):
+            return self.carry_next(section.id, previous_record)
+        if choice == 1:
+            self.change(*last_year.record_changes(self.view, group, previous_record))
+            self.note(texts.CARRY_RECORD_SAVED.format(record=described))
+            incomplete = [k for k in self.view.record_keys(group, rid) if not self.view.answered(k)]
+            if incomplete:
+                return self.ask_carried(incomplete[0], section)
+            return self.carry_next(section.id, previous_record)
+        if choice == 2:
+            return self.ask_carried(Key(group.fields[0].id, rid), section)
+        self.note(texts.CARRY_RECORD_DROPPED.format(record=described))
+        return self.carry_next(section.id, previous_record)
+
+    def ask_carried(self, key: Key, section: SectionSpec) -> Outcome:
+        """A question of one of last year's records, its value offered as the default."""
+        state = self.asking(key, section.id, editing=False, back_to=CARRY)
+        return self.done(state, self.question(key, self.form.field(key.field), section, carry=True))
+
+    def carry_next(self, section_id: str, after: str) -> Outcome:
+        group = next(self.form.section(section_id).groups())
+        following = last_year.next_record(self.view, group, after)
+        if following is not None:
+            return self.carry_record(section_id, following)
+        return self.walk(section_id, offer=False)
+
     # --- global commands ------------------------------------------------------------------------
 
     def help_text(self, state: ConvState | None) -> str:
@@ -765,6 +1083,9 @@ class _Turn:
         return "总览"
 
     def cancel(self, state: ConvState) -> Outcome:
+        if state.mode in (Mode.IMPORT, Mode.IMPORT_CHOICE):
+            self.note(texts.IMPORT_CANCELLED)
+            return self.walk(state.section)
         if state.mode is Mode.ASK and state.editing:
             self.note(texts.CANCELLED_EDIT)
             if state.back_to == "record":
@@ -793,6 +1114,10 @@ class _Turn:
                 return self.ask(keys[-1], section) if keys else self.summary(section.id)
             case Mode.PICK_FIELD | Mode.PICK_RECORD | Mode.RECORD | Mode.CONFIRM_DELETE:
                 return self.summary(state.section)
+            case Mode.IMPORT | Mode.IMPORT_CHOICE:
+                return self.cancel(state)
+            case Mode.CARRY | Mode.CARRY_RECORD:
+                return self.previous_summary(self.form.section(state.section))
         return self.resume(state)
 
     def back_from(self, key: Key, section: SectionSpec) -> Outcome:
@@ -835,6 +1160,8 @@ def _position(section: SectionSpec, key: Key) -> int:
 
 
 _DIGITS = frozenset("0123456789")
+CARRY = last_year.WALKING
+IMPORT_SLOT = "import.projects"
 # After submission contacts cannot edit; the reviewers decide what happens next.
 LOCKED = frozenset({"submitted", "approved", "complete"})
 STAMPED_FORM = "workflow.stamped_form"

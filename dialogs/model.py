@@ -82,6 +82,10 @@ class Filing:
     # A trial filing (the terminal chat, not bound to an enterprise) can be filled and
     # checked, never submitted: it would reach the reviewers without an enterprise.
     trial: bool = False
+    # The enterprise's filing of the previous cycle as it was filed (its last submitted
+    # version), when there is one: the engine offers its reusable answers. Loaded by the
+    # edge; never written back.
+    previous: Filing | None = None
 
     def get(self, key: Key) -> Value | None:
         answer = self.answers.get(key)

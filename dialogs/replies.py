@@ -86,7 +86,24 @@ class Start:
     payload: str = ""
 
 
-Event = TextIn | FileIn | Start
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    number: int  # the spreadsheet's own row number, for the report
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TableIn:
+    """A spreadsheet received while the conversation waited for one (the project import),
+    read at the edge into text cells; the first row is the header. `rejected` says why the
+    edge could not read it."""
+
+    name: str
+    rows: tuple[TableRow, ...]
+    rejected: str = ""
+
+
+Event = TextIn | FileIn | Start | TableIn
 
 
 def reply_text(reply: Reply) -> str:

@@ -18,6 +18,7 @@ from dialogs.effects import (
     Approve,
     DecideRequest,
     Effect,
+    ExportFilings,
     IssueInvite,
     PromoteReviewer,
     Reject,
@@ -153,6 +154,8 @@ class _Review:
         if verb == "邀请" and arg.strip():
             self.effects.append(IssueInvite(arg.strip()))
             return self.done(state, Text(t.INVITE_ISSUING))
+        if verb in ("导出", "/export"):
+            return self.export(state, arg.strip())
         if verb in ("待审", "列表", "刷新", "队列", "/queue") or command is Command.OVERVIEW:
             return self.queue()
         if state.mode == "queue":
@@ -185,6 +188,17 @@ class _Review:
         if state.mode == "files":
             return self.files(opened)
         return self.show(opened)
+
+    def export(self, state: ReviewState, arg: str) -> ReviewOutcome:
+        """The workbook of every enterprise's filing of the year (this cycle's by default)."""
+        year = self.form.cycle.year
+        if arg:
+            text = arg.removesuffix("年").strip()
+            if not (len(text) == 4 and text.isdecimal()) or int(text) > year + 1:
+                return self.done(state, Text(t.EXPORT_FORMAT.format(year=year)))
+            year = int(text)
+        self.effects.append(ExportFilings(year))
+        return self.done(state, Text(t.EXPORTING.format(year=year)))
 
     # --- the queue -----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +21,10 @@ class Mode(StrEnum):
     OVERVIEW = "overview"
     PAUSED = "paused"
     SUBMIT = "submit"  # the pre-submit check, waiting for confirmation
+    IMPORT = "import"  # waiting for the filled project spreadsheet
+    IMPORT_CHOICE = "import_choice"  # an uploaded spreadsheet's report, waiting for a choice
+    CARRY = "carry"  # offering last year's values for a section
+    CARRY_RECORD = "carry_record"  # offering one of last year's records (certificate holders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +43,18 @@ class ConvState:
     # ASK: the revision of the answer when the question was shown (0: unanswered then). An
     # answer typed against an older revision would silently undo another contact's edit.
     seen: int = 0
+    # IMPORT_CHOICE: the uploaded spreadsheet (name, rows as [number, cells]) until the
+    # contact decides; nothing of it is in the filing before that.
+    table: dict[str, Any] | None = None
 
     @property
     def key(self) -> Key:
         return Key(self.field, self.record, self.year)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["mode"] = self.mode.value
+        # Not dataclasses.asdict: it deep-copies `table` (a whole uploaded spreadsheet) on
+        # every message, and the result is only turned into JSON.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         return {k: v for k, v in data.items() if v not in ("", 0, False, None)} | {
             "mode": self.mode.value
         }
@@ -88,3 +96,6 @@ class ConvState:
 
     def at(self, mode: Mode, section: str, *, record: str = "", action: str = "") -> ConvState:
         return ConvState(mode=mode, section=section, record=record, action=action)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(ConvState))

@@ -18,6 +18,7 @@ HELP_COMMANDS = (
     "• 总览 — 查看各部分完成情况，跳转到任意部分\n"
     "• 暂停 / 取消 — 先停下来，内容都已保存\n"
     "• 继续 — 从上次的地方继续\n"
+    "• 表格导入 — 在「项目汇总」部分用 Excel 表格批量导入项目\n"
     "有疑问请致电协会：{help_line}"
 )
 HELP_FIELD = "【{label}】{help}"
@@ -192,3 +193,89 @@ APPROVED_NOTICE = (
     "🎉 您的年检申报（第 {version} 版）已审核通过！申报表见上方 PDF：请打印，加盖单位公章并由"
     "法定代表人签字后，把扫描件直接发送到这里。"
 )
+
+# --- projects from a spreadsheet -------------------------------------------------------------
+BTN_IMPORT = "📥 表格导入项目"
+BTN_TEMPLATE_AGAIN = "重新获取模板"
+BTN_IMPORT_BACK = "返回"
+IMPORT_TEMPLATE_CAPTION = "{year} 年度系统集成项目导入模板（每行一个项目，填写说明见第二个工作表）"
+IMPORT_TEMPLATE_NAME = "{year}年度系统集成项目导入模板.xlsx"
+IMPORT_REQUEST = (
+    "📥 表格导入项目：模板已发送（上方的 Excel 文件）。每行填写一个 {year} 年度完成的项目，"
+    "列名不要修改，示例行可以保留或删除。填好后把 .xlsx 文件直接发送到这里。\n"
+    "导入前会逐行检查，有问题的行会列出行号、列名和正确写法；确认之前不会导入任何内容。"
+    "在聊天中逐个填写的项目不受导入影响。"
+)
+IMPORT_WAITING = "请发送填好的 Excel 表格（.xlsx）；发送“模板”重新获取模板，发送“返回”取消导入。"
+IMPORT_NEED_XLSX = (
+    "✗ 这里需要填好的项目导入表格（Excel .xlsx 文件），不是附件。"
+    "旧版 .xls 或 CSV 请在 Excel 中“另存为”.xlsx 后再发送。"
+)
+IMPORT_UNREADABLE = "✗ 表格无法读取：{reason}"
+IMPORT_EMPTY = "表格是空的。"
+IMPORT_MISSING_COLUMNS = (
+    "表格缺少这些列：{columns}。请使用模板（发送“模板”重新获取），不要修改第一行的列名。"
+)
+IMPORT_NO_ROWS = "表格中没有项目（示例行不算）。请从第 2 行起每行填写一个项目。"
+IMPORT_TOO_MANY = "表格有 {count} 行项目，一次最多导入 {limit} 行。请拆分或把同类项目合并填报。"
+IMPORT_BLANK = "没有填写。"
+IMPORT_PROBLEM = "• 第 {row} 行「{column}」：{reason} 例如：{example}"
+IMPORT_REPORT_HEAD = (
+    "【表格检查】共 {rows} 行项目：{good} 行无误，{bad} 行有问题（共 {problems} 处）："
+)
+IMPORT_REPORT_MORE = "……另有 {count} 处问题，完整报告见文件“{file}”。"
+IMPORT_REPORT_COLUMNS = ("行号", "列", "问题", "可以这样填")
+IMPORT_REPORT_CAPTION = "项目导入检查报告：每处问题的行号、列名和正确写法"
+IMPORT_NOTHING_YET = "还没有导入任何内容。"
+IMPORT_CHOOSE = "可以修改表格后重新上传（直接发送新文件即可），或只导入无误的 {good} 行。"
+IMPORT_CHOOSE_NONE = "没有可导入的行。请修改表格后重新上传（直接发送新文件即可）。"
+BTN_IMPORT_CLEAN = "只导入无误的 {good} 行"
+BTN_IMPORT_REUPLOAD = "修改后重新上传"
+BTN_IMPORT_CONFIRM = "确认替换"
+BTN_IMPORT_CANCEL = "取消导入"
+IMPORT_CLEAN_FILE = "【表格检查】共 {rows} 行项目，全部无误。"
+IMPORT_DIFF_HEAD = (
+    "上次表格导入的 {old} 个项目将被替换：新增 {added} 个，更新 {updated} 个，删除 {removed} 个，"
+    "不变 {unchanged} 个。"
+)
+IMPORT_DIFF_ADDED = "新增：{names}"
+IMPORT_DIFF_UPDATED = "更新：{names}"
+IMPORT_DIFF_REMOVED = "删除：{names}（已上传的合同文件一并删除）"
+IMPORT_DIFF_COUNT = "项目数：{old} → {new} 个"
+IMPORT_DIFF_TOTAL = "{label}：{old} → {new} 万元"
+IMPORT_CONFIRM_REPLACE = "确认替换吗？在聊天中逐个填写的项目不受影响。"
+IMPORT_DONE = (
+    "✓ 已从表格导入 {count} 个项目（新增 {added} 个，更新 {updated} 个，删除 {removed} 个）。"
+)
+IMPORT_DONE_FILES = (
+    "还需要上传 {count} 个项目的合同文件（合同关键页 + 验收报告或回款发票），"
+    "在「{section}」中逐个上传。"
+)
+IMPORT_CANCELLED = "已取消导入，项目没有变化。"
+
+# --- last year's values ------------------------------------------------------------------------
+CARRY_OFFER = (
+    "📋 去年（{year} 年度）填报的「{section}」是：\n{lines}\n沿用请回复 1，逐项确认或修改请回复 2。"
+)
+CARRY_OFFER_HOLDERS = (
+    "📋 去年（{year} 年度）填报的持证人员（仍在有效期内的 {count} 本证书）：\n{lines}\n"
+    "全部沿用请回复 1，逐个确认请回复 2。"
+)
+CARRY_EXPIRED = "另有 {count} 本证书已过有效期或不在今年的证书目录中，没有列出。"
+BTN_CARRY_ALL = "沿用去年的"
+BTN_CARRY_EACH = "逐项确认或修改"
+CARRY_SAVED = "✓ 已沿用去年填报的「{section}」（{count} 项）。"
+CARRY_DEFAULT = "去年填报：{value}。沿用请发送“保留”，或直接输入新值。"
+BTN_CARRY_KEEP = "保留（沿用去年）"
+CARRIED = "✓ 已沿用去年：{label}：{value}"
+CARRY_RECORD = (
+    "去年的持证人员（第 {index}/{count} 位）：\n{lines}\n"
+    "沿用请回复 1，修改请回复 2，不再沿用（已离职或证书作废）请回复 3。"
+)
+BTN_CARRY_RECORD_KEEP = "沿用"
+BTN_CARRY_RECORD_EDIT = "修改"
+BTN_CARRY_RECORD_DROP = "不再沿用"
+CARRY_RECORD_SAVED = "✓ 已沿用：{record}"
+CARRY_RECORD_DROPPED = "✓ 不再沿用：{record}"
+IMPORT_SLOT_LABEL = "项目导入表格（.xlsx）"
+IMPORT_TOO_LARGE = "文件超过 {limit} MB，请删除多余的内容后重新发送。"

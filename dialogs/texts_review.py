@@ -11,7 +11,8 @@ NOT_UNDERSTOOD = "没有理解，请点击下面的按钮，或回复编号。"
 NOT_FOUND = "找不到这份申报，或它已不在待审核状态。"
 HELP = (
     "审核员指令：待审（待审核列表）、打开 编号、通过、驳回、附件、返回、历史、"
-    "申请（绑定与注册申请）、邀请 信用代码、添加审核员 渠道:用户ID。"
+    "申请（绑定与注册申请）、邀请 信用代码、添加审核员 渠道:用户ID、"
+    "导出 [年份]（全部企业申报的 Excel 表）。"
     "驳回时先写原因，再勾选需要企业修改的部分。"
 )
 STATUS = {
@@ -60,3 +61,6 @@ INVITE_ISSUING = "正在生成邀请码……"
 INVITE_ISSUED = "邀请码：{code}（{name}，有效期至 {until}，只能使用一次）"
 INVITE_LINK = "邀请链接：https://t.me/{bot}?start={code}"
 INVITE_UNKNOWN = "找不到统一社会信用代码为 {code} 的单位；请先导入名单。"
+EXPORTING = "正在导出 {year} 年度全部企业的申报数据（Excel）……"
+EXPORT_FORMAT = "格式：导出，或 导出 年份，例如：导出 {year}"
+EXPORT_EMPTY = "{year} 年度还没有企业的申报，没有可导出的数据。"

@@ -71,6 +71,18 @@ def detect_content_type(data: bytes) -> str | None:
     return None
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def is_xlsx(data: bytes) -> bool:
+    """An Excel workbook (a ZIP holding xl/workbook.xml), by content. Never an attachment:
+    only the project import reads one, while the conversation waits for it."""
+    if not data.startswith(_ZIP_SIGNATURE):
+        return False
+    names = _zip_names(data)
+    return names is not None and "xl/workbook.xml" in names
+
+
 def pdf_looks_complete(data: bytes) -> bool:
     return b"%%EOF" in data[-_PDF_TRAILER_WINDOW:]
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -84,6 +85,8 @@ class FilingRow(Base):
     )
     # The number of the last submitted version; 0 = never submitted.
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Raised by every change to the filing or its answers (storage/filing_cache.py).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AnswerRow(Base):
@@ -157,6 +160,21 @@ class ProcessedEventRow(Base):
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     processed_at: Mapped[datetime]
+
+
+class InboxRow(Base):
+    """A channel event as it arrived, stored before the platform is told it was received
+    (Telegram: before the next getUpdates confirms it, before a webhook call is answered), so
+    an event taken by a process that dies before handling it is handled after the restart.
+    Removed once handled; a replayed event that was handled meanwhile is recognised by
+    `processed_events`."""
+
+    __tablename__ = "inbox"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Telegram: update_id
+    payload: Mapped[str] = mapped_column(Text)  # JSON, as the platform sent it
+    received_at: Mapped[datetime]
 
 
 class OutboxRow(Base):
@@ -321,3 +339,47 @@ class TransitionRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     sections: Mapped[str | None] = mapped_column(Text)  # JSON list of section ids
     at: Mapped[datetime]
+
+
+# --- reminders --------------------------------------------------------------------------------
+
+
+class ReminderRow(Base):
+    """A reminder recorded under its unique key (enterprise, kind, occurrence): written when it
+    falls due, claimed and sent in the transaction that queues its messages in the outbox, so
+    it goes out once, ever. Enterprise 0 is the reviewers' digest; no foreign key, so the
+    record outlives a removed enterprise."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "kind", "occurrence", name="uq_reminders_key"),
+        CheckConstraint("status IN ('pending', 'sent', 'skipped', 'obsolete')", name="status"),
+        Index("ix_reminders_status_due_at", "status", "due_at"),
+        Index("ix_reminders_year_enterprise_id", "year", "enterprise_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    year: Mapped[int] = mapped_column(Integer)
+    enterprise_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    occurrence: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    # JSON list of {"channel", "chat_id", "outbox_id"} or {..., "skipped": reason}.
+    recipients: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RenewalRow(Base):
+    """The certificate renewal of inspection year `year` marked done: no more countdown."""
+
+    __tablename__ = "renewals"
+
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), primary_key=True
+    )
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    done_at: Mapped[datetime]
+    done_by: Mapped[str] = mapped_column(String(90))

@@ -94,9 +94,9 @@ class Prepared:
 
     def run(self, session: Session, **values: Any) -> Any:
         """Executes in the session's transaction; returns the DBAPI cursor (rows, rowcount)."""
-        connection = session.connection()
-        compiled = self._for(connection.dialect)
-        cursor = connection.connection.cursor()
+        dialect, dbapi = _connection_of(session)
+        compiled = self._for(dialect)
+        cursor = dbapi.cursor()
         cursor.execute(compiled.sql, compiled.parameters(values))
         return cursor
 
@@ -115,3 +115,20 @@ class Prepared:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+
+_CONNECTION = "prepared.connection"
+
+
+def _connection_of(session: Session) -> tuple[Dialect, Any]:
+    """The dialect and DBAPI connection of the session's current transaction, remembered in
+    `session.info` for the transaction's further statements (asking the session each time
+    was a fifth of a prepared statement's cost)."""
+    transaction = session.get_transaction()
+    found = session.info.get(_CONNECTION)
+    if found is not None and transaction is not None and found[0] is transaction:
+        return found[1], found[2]
+    connection = session.connection()
+    transaction = session.get_transaction()
+    session.info[_CONNECTION] = (transaction, connection.dialect, connection.connection)
+    return connection.dialect, connection.connection

@@ -10,7 +10,7 @@ import gc
 import hashlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,9 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
+from bot.channels.telegram.inbox import DurableBot, DurableQueue
 from bot.channels.telegram.locks import ChatLocks
 from bot.channels.telegram.render import (
     PRESSED,
@@ -37,6 +39,9 @@ from bot.channels.telegram.sender import CHANNEL, Deferred, TelegramSender
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
 from dialogs.replies import Event, FileIn, Start, TextIn
+from reminders.runner import Report, Runner
+from reminders.wakeup import ReminderWakeup
+from storage.messaging import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,8 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024
 TOO_LARGE = "文件超过 20 MB，Telegram 机器人无法接收。请压缩后重新发送，或分成几个文件。"
 UNREADABLE = "文件没能下载下来，请重新发送一次。"
 PHOTO_NAME = "照片.jpg"
+# How long stop() waits for deliveries in progress.
+_STOP_GRACE = 5.0
 FAILED = "抱歉，刚才的消息没有处理成功（已填内容不受影响），请再发送一次。"
 
 COMMANDS = (
@@ -56,6 +63,7 @@ COMMANDS = (
     ("continue", "从上次的地方继续"),
     ("cancel", "暂停 / 取消当前操作"),
     ("history", "申报的处理记录"),
+    ("reminders", "我的提醒；续证办理后点「续证已办理」"),
     ("help", "帮助"),
 )
 
@@ -63,17 +71,26 @@ COMMANDS = (
 class ChatOrderedProcessor(BaseUpdateProcessor):
     """Updates of one chat run one after another, in arrival order; chats run concurrently."""
 
-    def __init__(self, locks: ChatLocks, max_concurrent_updates: int = 256) -> None:
+    def __init__(
+        self,
+        locks: ChatLocks,
+        handled: Callable[[object], None],
+        max_concurrent_updates: int = 256,
+    ) -> None:
         super().__init__(max_concurrent_updates)
         self.locks = locks
+        self.handled = handled
 
     async def do_process_update(self, update: object, coroutine: Any) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        async with self.locks.hold(str(chat.id)):
-            await coroutine
+        try:
+            if chat is None:
+                await coroutine
+                return
+            async with self.locks.hold(str(chat.id)):
+                await coroutine
+        finally:
+            self.handled(update)
 
     async def initialize(self) -> None:
         return None
@@ -97,6 +114,7 @@ class TelegramChannel:
         *,
         album_wait: float = 1.0,
         sweep_interval: float = 5.0,
+        reminders: Runner | None = None,
     ) -> None:
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
@@ -104,9 +122,16 @@ class TelegramChannel:
         self.settings = settings
         self.album_wait = album_wait
         self.sweep_interval = sweep_interval
+        # Wakes the reminder runner (periodically and at exact due times); None: no reminders.
+        self.reminders = ReminderWakeup(reminders, self._reminders_queued) if reminders else None
         self.locks = ChatLocks()
+        self.inbox = DurableQueue(
+            service.db, service.clock, polling=not settings.telegram_webhook_url
+        )
+        self._inline = service.db.dialect == "sqlite"
         self._albums: dict[tuple[str, str], _Album] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: set[asyncio.Task[Any]] = set()
         self.app = self._build()
         self.sender = TelegramSender(
             self.app.bot,
@@ -114,20 +139,28 @@ class TelegramChannel:
             service.clock,
             rate=settings.telegram_rate,
             per_chat_burst=settings.telegram_chat_burst,
+            in_flight=settings.telegram_max_in_flight,
         )
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
         token = self.settings.telegram_token
         assert token is not None
+        bot = DurableBot(
+            token.get_secret_value(),
+            self.inbox,
+            base_url=self.settings.telegram_base_url,
+            base_file_url=self.settings.telegram_base_file_url,
+            # As many connections as requests in flight (the sender holds the rest back):
+            # httpcore re-checks every pooled connection on each request, so a small pool
+            # is cheaper under load than PTB's default of 256 (measured in bench/README.md).
+            request=HTTPXRequest(connection_pool_size=self.settings.telegram_max_in_flight),
+            get_updates_request=HTTPXRequest(connection_pool_size=1),
+        )
         app = (
             Application.builder()
-            .token(token.get_secret_value())
-            .base_url(self.settings.telegram_base_url)
-            .base_file_url(self.settings.telegram_base_file_url)
-            .concurrent_updates(ChatOrderedProcessor(self.locks))
-            # httpcore re-checks every pooled connection on each request: a small pool is
-            # cheaper under load than PTB's default of 256 (measured in bench/README.md).
-            .connection_pool_size(16)
+            .bot(bot)
+            .concurrent_updates(ChatOrderedProcessor(self.locks, self.inbox.handled))
+            .update_queue(self.inbox)
             .build()
         )
         private = filters.ChatType.PRIVATE
@@ -145,6 +178,9 @@ class TelegramChannel:
         await self.app.initialize()
         await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
         await self.app.start()
+        # Updates a previous process took from Telegram but did not finish: first.
+        await self.inbox.replay(self.app.bot)
+        self._spawn(self.inbox.run_forgetter(), loop=True)
         webhook = self.settings.telegram_webhook_url
         updater = self.app.updater
         assert updater is not None
@@ -164,22 +200,35 @@ class TelegramChannel:
                 allowed_updates=["message", "callback_query"],
             )
         # Replies committed before a restart (or during an outage) go out now.
-        self._spawn(self.sender.run_sweeper(self.sweep_interval))
+        self._spawn(self.sender.run_sweeper(self.sweep_interval), loop=True)
+        if self.reminders is not None:
+            # Its first run is now: what fell due while the bot was down goes out once.
+            self.reminders.start()
+        self._spawn(self.sender.run_marker(), loop=True)
         # Start-up objects never die: keep them out of the collector's full passes, which
         # otherwise pause the bot for ~100 ms now and then (bench/README.md).
         gc.freeze()
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        """Takes no new updates, lets the ones in hand and their deliveries finish (for a
+        few seconds at most), then stops the background loops, which write down what they
+        hold (delivered items, handled updates) on the way out."""
+        if self.reminders is not None:
+            await self.reminders.stop()
         updater = self.app.updater
         if updater is not None and updater.running:
             await updater.stop()
         if self.app.running:
-            await self.app.stop()
+            await self.app.stop()  # waits for the updates being handled
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=_STOP_GRACE)
+        for task in [*self._tasks, *self._loops]:
+            task.cancel()
+        for task in [*self._tasks, *self._loops]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.sender.flush_marks()
+        await self.inbox.forget_handled()
         await self.app.shutdown()
 
     def run(self) -> None:
@@ -210,10 +259,23 @@ class TelegramChannel:
         assert token is not None
         return hashlib.sha256(b"webhook:" + token.get_secret_value().encode()).hexdigest()[:48]
 
-    def _spawn(self, coroutine: Any) -> None:
+    async def _reminders_queued(self, report: Report) -> None:
+        """Reminders just went into the outbox: deliver them now rather than at the next
+        sweep, a broadcast included (sweeps back to back, through the sender's rate limits)."""
+        if any(channel == CHANNEL for channel, _chat in report.notified):
+            self._spawn(self._drain())
+
+    async def _drain(self) -> None:
+        while await self.sender.sweep():  # until a sweep sends nothing
+            pass
+
+    def _spawn(self, coroutine: Any, *, loop: bool = False) -> None:
+        """A background task: a delivery (`loop=False`; stop() lets it finish) or a loop
+        that runs until stop() cancels it."""
         task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._loops if loop else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     # --- handlers ------------------------------------------------------------------------------
 
@@ -244,14 +306,7 @@ class TelegramChannel:
         if not token.isdecimal():
             await self._stale(query, message, chat_id)
             return
-        turn = await asyncio.to_thread(
-            self.service.handle,
-            CHANNEL,
-            chat_id,
-            Press(seq, int(token)),
-            event_id=str(update.update_id),
-            queue=True,
-        )
+        turn = await self._handle(chat_id, Press(seq, int(token)), str(update.update_id))
         if turn.stale:
             await self._stale(query, message, chat_id)
             return
@@ -260,8 +315,7 @@ class TelegramChannel:
         if message is not None and message.text and label:
             text = f"{message.text}\n\n{PRESSED.format(label=label)}"
             await self._quietly(chat_id, lambda: message.edit_text(text, reply_markup=None))
-        await self.sender.deliver(chat_id)
-        self._deliver_others(turn, chat_id)
+        await self._deliver(turn, chat_id)
 
     async def _page(
         self, query: Any, message: Message | None, chat_id: str, seq: int, token: str
@@ -320,8 +374,7 @@ class TelegramChannel:
         turn = await asyncio.to_thread(
             self.service.receive_files, CHANNEL, chat_id, incoming, event_id=event_id, queue=True
         )
-        await self.sender.deliver(chat_id)
-        self._deliver_others(turn, chat_id)
+        await self._deliver(turn, chat_id)
 
     async def _download(self, chat_id: str, message: Message) -> Incoming | str:
         if message.document is not None:
@@ -343,18 +396,35 @@ class TelegramChannel:
         return Incoming(name, bytes(data))
 
     async def _step(self, chat_id: str, event: Event, update_id: int | str) -> None:
-        turn = await asyncio.to_thread(
-            self.service.handle, CHANNEL, chat_id, event, event_id=str(update_id), queue=True
-        )
-        await self.sender.deliver(chat_id)
-        self._deliver_others(turn, chat_id)
+        turn = await self._handle(chat_id, event, str(update_id))
+        await self._deliver(turn, chat_id)
 
-    def _deliver_others(self, turn: Turn, chat_id: str) -> None:
-        """Messages for other chats (a reviewer told of a submission, a contact of a decision)
-        go out now, not at the next sweep; in the background, in their chats' own order."""
-        for channel, other in turn.notified:
-            if channel == CHANNEL and other != chat_id:
-                self._spawn(self.sender.deliver(other))
+    async def _handle(self, chat_id: str, event: Event | Press, event_id: str) -> Turn:
+        """One message through the service. On SQLite it runs right here on the event loop:
+        about a millisecond of CPU, where handing it to a worker thread and back cost more
+        than the work itself (GIL hand-offs; bench/README.md). Over a network database it
+        runs in a thread, so that waiting for the server never blocks other chats."""
+        if self._inline:
+            return self.service.handle(CHANNEL, chat_id, event, event_id=event_id, queue=True)
+        return await asyncio.to_thread(
+            self.service.handle, CHANNEL, chat_id, event, event_id=event_id, queue=True
+        )
+
+    async def _deliver(self, turn: Turn, chat_id: str) -> None:
+        """Sends what the event queued: this chat's replies now; messages for other chats (a
+        reviewer told of a submission, a contact of a decision) in the background, in their
+        chats' own order, instead of at the next sweep."""
+        by_chat: dict[str, list[OutboxItem]] = {}
+        for item in turn.queued:
+            if item.channel == CHANNEL:
+                by_chat.setdefault(item.chat_id, []).append(item)
+        own = by_chat.pop(chat_id, [])
+        if own or turn.duplicate:
+            # A redelivered update queues nothing: what it queued the first time (if it is
+            # still pending after a crash) is read back from the outbox.
+            await self.sender.deliver(chat_id, None if turn.duplicate else own)
+        for other, items in by_chat.items():
+            self._spawn(self.sender.deliver(other, items))
 
     async def _quietly(self, chat_id: str, make: Any) -> None:
         """Cosmetic calls (answering a press, removing a keyboard) must not fail an update."""

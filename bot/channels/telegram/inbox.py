@@ -2,12 +2,16 @@
 
 python-telegram-bot confirms updates by asking for the next ones (getUpdates with a higher
 offset) as soon as it has queued them, and answers a webhook call once the update is queued:
-an update taken by a process that dies before handling it would never come again. Both paths
-await `update_queue.put` for every update before confirming, so a queue whose `put` first
-writes the update to the database (`storage.messaging.Inbox`) closes that window. At start-up
-the updates still in the inbox are handled first; one that was handled after all is recognised
-by its update_id in `processed_events`, like any redelivery. Handled updates leave the inbox
-in batches.
+an update taken by a process that dies before handling it would never come again. So:
+
+- webhook: the update queue's `put`, which PTB awaits before answering the call, first writes
+  the update to the database (`storage.messaging.Inbox`);
+- polling: `put` collects the updates of a getUpdates answer and `DurableBot.get_updates`
+  writes them, in one transaction, before it asks for more (which confirms them).
+
+At start-up the updates still in the inbox are handled first; one that was handled after all
+is recognised by its update_id in `processed_events`, like any redelivery. Handled updates
+leave the inbox in batches.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import logging
 from typing import Any
 
 from telegram import Bot, Update
+from telegram.ext import ExtBot
+from telegram.request import BaseRequest
 
 from bot.clock import Clock
 from storage.db import Database
@@ -30,27 +36,44 @@ _FORGET_INTERVAL = 0.5
 
 
 class DurableQueue(asyncio.Queue[object]):
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, polling: bool) -> None:
         super().__init__()
         self._db = db
         self._clock = clock
+        self._polling = polling
         # SQLite: a few dozen microseconds, done right here; over a network, in a thread.
         self._inline = db.dialect == "sqlite"
+        self._received: list[tuple[int, str]] = []
         self._handled: list[int] = []
-        self._forgetter: asyncio.Task[None] | None = None
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
-            payload = json.dumps(item.to_dict(), ensure_ascii=False)
-            if self._inline:
-                self._receive(item.update_id, payload)
-            else:
-                await asyncio.to_thread(self._receive, item.update_id, payload)
+            self._received.append((item.update_id, json.dumps(item.to_dict(), ensure_ascii=False)))
+            if not self._polling:
+                await self.store()  # before PTB answers the webhook call
         await super().put(item)
 
-    def _receive(self, update_id: int, payload: str) -> None:
+    async def store(self) -> None:
+        """Writes the updates received since the last call (polling: before the next
+        getUpdates confirms them)."""
+        received, self._received = self._received, []
+        if not received:
+            return
+        try:
+            if self._inline:
+                self._receive(received)
+            else:
+                await asyncio.to_thread(self._receive, received)
+        except BaseException:
+            self._received[:0] = received
+            raise
+
+    def _receive(self, received: list[tuple[int, str]]) -> None:
+        now = self._clock.now()
         with self._db.session() as session:
-            Inbox(session).receive(CHANNEL, update_id, payload, self._clock.now())
+            inbox = Inbox(session)
+            for update_id, payload in received:
+                inbox.receive(CHANNEL, update_id, payload, now)
 
     async def replay(self, bot: Bot) -> int:
         """Queues the updates a previous process stored but did not finish handling."""
@@ -81,6 +104,7 @@ class DurableQueue(asyncio.Queue[object]):
             await asyncio.shield(self.forget_handled())
 
     async def forget_handled(self) -> None:
+        await self.store()  # an update handled before it was stored must not stay behind
         ids, self._handled = self._handled, []
         if ids:
             await asyncio.to_thread(self._forget, ids)
@@ -88,3 +112,35 @@ class DurableQueue(asyncio.Queue[object]):
     def _forget(self, ids: list[int]) -> None:
         with self._db.session() as session:
             Inbox(session).handled(CHANNEL, ids)
+
+
+class DurableBot(ExtBot[None]):
+    """python-telegram-bot's bot, storing the updates it received before it polls for more."""
+
+    __slots__ = ("_inbox",)
+
+    def __init__(
+        self,
+        token: str,
+        inbox: DurableQueue,
+        *,
+        base_url: str,
+        base_file_url: str,
+        request: BaseRequest,
+        get_updates_request: BaseRequest,
+    ) -> None:
+        super().__init__(
+            token,
+            base_url=base_url,
+            base_file_url=base_file_url,
+            request=request,
+            get_updates_request=get_updates_request,
+        )
+        self._inbox = inbox
+
+    async def get_updates(  # passes everything on unchanged
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[Update, ...]:
+        # The offset of this call confirms everything received so far: store it first.
+        await self._inbox.store()
+        return await super().get_updates(*args, **kwargs)
