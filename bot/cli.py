@@ -60,12 +60,7 @@ def _run(settings: Settings, user: str) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = bootstrap(settings)
     try:
-        if settings.telegram_token is not None and not settings.wechat_enabled():
-            from bot.channels.telegram.adapter import TelegramChannel
-
-            TelegramChannel(app.service, settings, reminders=app.reminder_runner()).run()
-        else:
-            asyncio.run(_serve(app, settings))
+        asyncio.run(_serve(app, settings))
     finally:
         app.db.dispose()
     return 0
@@ -74,15 +69,16 @@ def _run(settings: Settings, user: str) -> int:
 async def _serve(app: App, settings: Settings) -> None:
     """The configured channels on one event loop until SIGINT or SIGTERM; the first of them
     hosts the reminder runner (the others deliver what it queues from their outbox)."""
-    from bot.channels.wechat.channel import WeChatChannel
-
     channels: list[Any] = []
     if settings.telegram_token is not None:
         from bot.channels.telegram.adapter import TelegramChannel
 
         channels.append(TelegramChannel(app.service, settings, reminders=app.reminder_runner()))
-    reminders = None if channels else app.reminder_runner()
-    channels.append(WeChatChannel(app.service, settings, reminders=reminders))
+    if settings.wechat_enabled():
+        from bot.channels.wechat.channel import WeChatChannel
+
+        reminders = None if channels else app.reminder_runner()
+        channels.append(WeChatChannel(app.service, settings, reminders=reminders))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

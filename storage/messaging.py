@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import BindParameter, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ClauseElement
 
+from storage.db import Database
 from storage.models import ChannelChatRow, InboxRow, OutboxRow, ProcessedEventRow
 from storage.prepared import Prepared
 from storage.repository import insert_for, table_of, upsert_into
@@ -75,9 +76,11 @@ def _seen(dialect: str) -> ClauseElement:
     )
 
 
-def _new_prompt(dialect: str) -> ClauseElement:
+def _new_prompt(dialect: str, *, seen: bool) -> ClauseElement:
     insert = insert_for(dialect, _CHATS)
     now: BindParameter[datetime] = bindparam("now")
+    # `seen`: the user wrote (see ChannelChats.seen), recorded in the same statement.
+    also: dict[str, Any] = {"last_seen_at": now, "blocked_at": None} if seen else {}
     return (
         insert.values(
             channel=bindparam("channel"),
@@ -85,6 +88,7 @@ def _new_prompt(dialect: str) -> ClauseElement:
             prompt_seq=1,
             prompt=bindparam("prompt"),
             updated_at=now,
+            **also,
         )
         .on_conflict_do_update(
             index_elements=["channel", "chat_id"],
@@ -92,14 +96,35 @@ def _new_prompt(dialect: str) -> ClauseElement:
                 "prompt_seq": _CHATS.c.prompt_seq + 1,
                 "prompt": insert.excluded.prompt,
                 "updated_at": now,
+                **also,
             },
         )
         .returning(_CHATS.c.prompt_seq)
     )
 
 
+def _seen_without_prompt(dialect: str) -> ClauseElement:
+    now: BindParameter[datetime] = bindparam("now")
+    return (
+        insert_for(dialect, _CHATS)
+        .values(
+            channel=bindparam("channel"),
+            chat_id=bindparam("chat_id"),
+            last_seen_at=now,
+            updated_at=now,
+            prompt_seq=0,
+        )
+        .on_conflict_do_update(
+            index_elements=["channel", "chat_id"],
+            set_={"prompt": None, "last_seen_at": now, "blocked_at": None, "updated_at": now},
+        )
+    )
+
+
 _SEEN = Prepared(_seen)
-_NEW_PROMPT = Prepared(_new_prompt)
+_NEW_PROMPT = Prepared(lambda dialect: _new_prompt(dialect, seen=False))
+_NEW_PROMPT_SEEN = Prepared(lambda dialect: _new_prompt(dialect, seen=True))
+_SEEN_WITHOUT_PROMPT = Prepared(_seen_without_prompt)
 _CLEAR_PROMPT = Prepared(
     update(_CHATS)
     .where(
@@ -318,11 +343,17 @@ class ChannelChats:
         _SEEN.count(self._session, channel=channel, chat_id=chat_id, now=now)
 
     def new_prompt(
-        self, channel: str, chat_id: str, options: list[list[str]], now: datetime
+        self,
+        channel: str,
+        chat_id: str,
+        options: list[list[str]],
+        now: datetime,
+        *,
+        seen: bool = False,
     ) -> int:
         """Makes these options the live ones and returns their sequence number; buttons of
-        every earlier prompt are stale from now on."""
-        row = _NEW_PROMPT.one(
+        every earlier prompt are stale from now on. `seen`: also what `seen` records."""
+        row = (_NEW_PROMPT_SEEN if seen else _NEW_PROMPT).one(
             self._session,
             channel=channel,
             chat_id=chat_id,
@@ -343,9 +374,13 @@ class ChannelChats:
             .values(prompt=None, updated_at=now)
         )
 
-    def clear_prompt(self, channel: str, chat_id: str, now: datetime) -> None:
-        """A reply without buttons went out: the buttons of every earlier prompt are stale."""
-        _CLEAR_PROMPT.count(self._session, channel=channel, chat_id=chat_id, now=now)
+    def clear_prompt(
+        self, channel: str, chat_id: str, now: datetime, *, seen: bool = False
+    ) -> None:
+        """A reply without buttons went out: the buttons of every earlier prompt are stale.
+        `seen`: also what `seen` records (one statement for both)."""
+        statement = _SEEN_WITHOUT_PROMPT if seen else _CLEAR_PROMPT
+        statement.count(self._session, channel=channel, chat_id=chat_id, now=now)
 
     def blocked(self, channel: str, chat_id: str, now: datetime) -> None:
         statement = upsert_into(self._session, _CHATS).values(
@@ -365,3 +400,48 @@ class ChannelChats:
             )
         )
         return [chat_id for (chat_id,) in rows]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Deliveries:
+    """One channel's outbox bookkeeping, each call its own short transaction: what a sender
+    (Telegram's, WeChat's) records while delivering."""
+
+    def __init__(self, db: Database, clock: Clock, channel: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.channel = channel
+
+    def pending(self, chat_id: str) -> list[OutboxItem]:
+        with self.db.session() as session:
+            return Outbox(session).pending(self.channel, chat_id)
+
+    def chats_with_pending(self) -> list[str]:
+        with self.db.session() as session:
+            return Outbox(session).chats_with_pending(self.channel, self.clock.now())
+
+    def delivered(self, ids: Sequence[int]) -> None:
+        with self.db.session() as session:
+            Outbox(session).delivered(ids, self.clock.now())
+
+    def part_sent(self, item_id: int, parts: int) -> None:
+        with self.db.session() as session:
+            Outbox(session).sent_part(item_id, parts)
+
+    def failed(self, item_id: int, error: str) -> None:
+        with self.db.session() as session:
+            Outbox(session).give_up(item_id, FAILED, error)
+
+    def retry_later(self, item_id: int, error: str, wait: timedelta) -> None:
+        with self.db.session() as session:
+            Outbox(session).retry_later(item_id, error, self.clock.now() + wait)
+
+    def blocked(self, chat_id: str, error: str) -> None:
+        """The user blocked the bot (or unfollowed): recorded, and what is pending for them is
+        kept as blocked, for the reviewers to see."""
+        with self.db.session() as session:
+            ChannelChats(session).blocked(self.channel, chat_id, self.clock.now())
+            Outbox(session).block_chat(self.channel, chat_id, error or BLOCKED)

@@ -117,6 +117,15 @@ def _bound_and_filled(world: World, tmp_path: Path, *, fill: bool = True) -> int
     return turn.filing_id
 
 
+def _approved(world: World, filing_id: int) -> None:
+    """The contact submits the filing and a reviewer approves it."""
+    world.send(CONTACT, "提交")
+    world.send(CONTACT, "确认提交")
+    world.send(REVIEWER, f"打开 {filing_id}")
+    world.send(REVIEWER, "通过")
+    world.flush()
+
+
 def _buttons(reply: Choice) -> list[tuple[str, str]]:
     return [(b.label, b.value) for b in reply.options]
 
@@ -257,12 +266,7 @@ def test_a_reminder_due_during_an_outage_goes_out_once_after_it(
     database: Database, tmp_path: Path
 ) -> None:
     world = _world(database, tmp_path, bj(2025, 9, 30, 16))
-    filing_id = _bound_and_filled(world, tmp_path)
-    world.send(CONTACT, "提交")
-    world.send(CONTACT, "确认提交")
-    world.send(REVIEWER, f"打开 {filing_id}")
-    world.send(REVIEWER, "通过")
-    world.flush()
+    _approved(world, _bound_and_filled(world, tmp_path))
     assert world.dispatch(bj(2025, 10, 8, 23)).sent == 0
     # Down from the evening of 8 October until 14:00 on the 17th: three stamped-form
     # reminders fell due. Only the latest goes out, once, saying when it was due.
@@ -282,12 +286,7 @@ def test_obsolete_when_its_reason_went_away_before_it_was_sent(
     database: Database, tmp_path: Path
 ) -> None:
     world = _world(database, tmp_path, bj(2026, 4, 15, 16))
-    filing_id = _bound_and_filled(world, tmp_path)
-    world.send(CONTACT, "提交")
-    world.send(CONTACT, "确认提交")
-    world.send(REVIEWER, f"打开 {filing_id}")
-    world.send(REVIEWER, "通过")
-    world.flush()
+    _approved(world, _bound_and_filled(world, tmp_path))
     runner = world.app.reminder_runner()
     world.at(bj(2026, 4, 16, 9))
     # Due: the first stamped-form reminder, the (late) results, and the renewal countdown's

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from pydantic import SecretStr
 
-from bot.app import bootstrap
+from bot.app import App, bootstrap
 from bot.channels.telegram import render
 from bot.channels.telegram.adapter import TelegramChannel
 from bot.channels.telegram.sender import CHANNEL
@@ -140,6 +140,25 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Settin
     return Settings(**(values | overrides))
 
 
+S = TypeVar("S", bound=RecordingService)
+
+
+async def recording(settings: Settings, kind: type[S]) -> tuple[App, S]:
+    """The app of these settings (its database migrated) and a recording service on it."""
+    await asyncio.to_thread(upgrade, settings.database_url)
+    app = bootstrap(settings, FrozenClock())
+    service = kind(
+        app.db,
+        app.form,
+        app.service.clock,
+        app.service.files,
+        reviewers=settings.reviewer_ids(),
+        trial_channels=settings.trial_channel_names(),
+        fonts=app.service.fonts,
+    )
+    return app, service
+
+
 @contextlib.asynccontextmanager
 async def bot_running(
     fake: FakeTelegram,
@@ -151,17 +170,7 @@ async def bot_running(
 ) -> AsyncIterator[Bot]:
     """A TelegramChannel on the database in tmp_path (migrated; kept across restarts)."""
     settings = settings_for(fake, tmp_path, **overrides)
-    await asyncio.to_thread(upgrade, settings.database_url)
-    app = bootstrap(settings, FrozenClock())
-    service = RecordingService(
-        app.db,
-        app.form,
-        app.service.clock,
-        app.service.files,
-        reviewers=settings.reviewer_ids(),
-        trial_channels=settings.trial_channel_names(),
-        fonts=app.service.fonts,
-    )
+    app, service = await recording(settings, RecordingService)
     channel = TelegramChannel(
         service, settings, album_wait=album_wait, sweep_interval=sweep_interval
     )
@@ -846,16 +855,7 @@ def test_an_update_taken_but_never_handled_is_handled_after_a_restart(
 
     async def scenario() -> None:
         settings = settings_for(fake, tmp_path)
-        await asyncio.to_thread(upgrade, settings.database_url)
-        app = bootstrap(settings, FrozenClock())
-        stuck = StuckService(
-            app.db,
-            app.form,
-            app.service.clock,
-            app.service.files,
-            trial_channels=settings.trial_channel_names(),
-            fonts=app.service.fonts,
-        )
+        app, stuck = await recording(settings, StuckService)
         dead = TelegramChannel(stuck, settings)
         dead._inline = False  # handled in a worker thread, which we hold
         await dead.start()

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.channels.split import split_lines
+
 MAX_TEXT = 4096
 PAGE_SIZE = 8
 MAX_CALLBACK_BYTES = 64
@@ -26,25 +28,7 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Splits at paragraph, then line boundaries; only a single over-long line is cut."""
     if len(text) <= limit:
         return [text]
-    parts: list[str] = []
-    current = ""
-    for raw in text.split("\n"):
-        line = raw
-        while len(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            parts.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        parts.append(current)
-    return [p for p in (part.strip("\n") for part in parts) if p]
+    return split_lines(text, limit)
 
 
 def callback(seq: int, token: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -156,20 +155,6 @@ class WeChatChannel:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    def run(self) -> None:
-        """Serves until SIGINT or SIGTERM."""
-
-        async def serve() -> None:
-            stopping = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stopping.set)
-            await self.start()
-            await stopping.wait()
-            await self.stop()
-
-        asyncio.run(serve())
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -25,7 +25,7 @@ from bot.channels.wechat.render import Rendered, Renderer, summary_line
 from bot.clock import Clock
 from dialogs.workdays import SHANGHAI
 from storage.db import Database
-from storage.messaging import BLOCKED, FAILED, ChannelChats, ChatInfo, Outbox, OutboxItem
+from storage.messaging import ChannelChats, ChatInfo, Deliveries, Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class WeChatSender:
         self.api = api
         self.db = db
         self.clock = clock
+        self.records = Deliveries(db, clock, CHANNEL)
         self.renderer = renderer
         self.template = template
         # Held while a chat's items are sent, and by the channel while it gives a passive reply.
@@ -103,7 +104,7 @@ class WeChatSender:
 
     async def sweep(self) -> int:
         """Delivers every chat with items due (after a restart, an outage, a reminder run)."""
-        chats = await asyncio.to_thread(self._chats_with_pending)
+        chats = await asyncio.to_thread(self.records.chats_with_pending)
         await asyncio.gather(*(self.deliver(chat_id) for chat_id in chats))
         return len(chats)
 
@@ -145,10 +146,10 @@ class WeChatSender:
                 log.info("wechat window closed for %s: %s", item.chat_id, error)
                 in_window = False
             else:
-                await asyncio.to_thread(self._delivered, item.id)
+                await asyncio.to_thread(self.records.delivered, [item.id])
                 return True
         if self.template.template_id is None:
-            await asyncio.to_thread(self._retry_later, item.id, NO_TEMPLATE, _WAIT_FOR_USER)
+            await asyncio.to_thread(self.records.retry_later, item.id, NO_TEMPLATE, _WAIT_FOR_USER)
             raise _Stop
         try:
             await self._call(
@@ -161,28 +162,28 @@ class WeChatSender:
         except ApiError as error:
             await self._failed(item, error)
             return False
-        await asyncio.to_thread(self._delivered, item.id)
+        await asyncio.to_thread(self.records.delivered, [item.id])
         return False
 
     async def _send_parts(self, item: OutboxItem, rendered: Rendered) -> None:
         for index in range(item.parts_sent, len(rendered.parts)):
             await self._call(self.api.send_text, item.chat_id, rendered.parts[index])
             if index < len(rendered.parts) - 1:
-                await asyncio.to_thread(self._part_sent, item.id, index + 1)
+                await asyncio.to_thread(self.records.part_sent, item.id, index + 1)
 
     async def _failed(self, item: OutboxItem, error: ApiError) -> None:
         """Records the failure; raises _Stop unless the next item may still go."""
         detail = f"wechat {error}"
         if error.failure is Failure.TRANSIENT:
             log.warning("wechat delivery to %s deferred: %s", item.chat_id, error)
-            await asyncio.to_thread(self._retry_later, item.id, detail, _RETRY)
+            await asyncio.to_thread(self.records.retry_later, item.id, detail, _RETRY)
             raise _Stop
         if error.failure is Failure.BLOCKED:
             await asyncio.to_thread(self._blocked, item.chat_id, detail)
             raise _Stop
         # Refused for good (or a template refused as well): kept with the reason, next item.
         log.error("wechat refused outbox item %s: %s", item.id, error)
-        await asyncio.to_thread(self._give_up, item.id, detail)
+        await asyncio.to_thread(self.records.failed, item.id, detail)
 
     async def _call(self, function: Callable[..., object], *args: object) -> None:
         async with self._calls:
@@ -211,31 +212,9 @@ class WeChatSender:
                 CHANNEL, chat_id
             )
 
-    def _chats_with_pending(self) -> list[str]:
-        with self.db.session() as session:
-            return Outbox(session).chats_with_pending(CHANNEL, self.clock.now())
-
-    def _delivered(self, item_id: int) -> None:
-        with self.db.session() as session:
-            Outbox(session).delivered([item_id], self.clock.now())
-
-    def _part_sent(self, item_id: int, parts: int) -> None:
-        with self.db.session() as session:
-            Outbox(session).sent_part(item_id, parts)
-
-    def _give_up(self, item_id: int, error: str) -> None:
-        with self.db.session() as session:
-            Outbox(session).give_up(item_id, FAILED, error)
-
-    def _retry_later(self, item_id: int, error: str, wait: timedelta) -> None:
-        with self.db.session() as session:
-            Outbox(session).retry_later(item_id, error, self.clock.now() + wait)
-
     def _blocked(self, chat_id: str, error: str) -> None:
         log.info("wechat user %s unfollowed the account", chat_id)
-        with self.db.session() as session:
-            ChannelChats(session).blocked(CHANNEL, chat_id, self.clock.now())
-            Outbox(session).block_chat(CHANNEL, chat_id, error or BLOCKED)
+        self.records.blocked(chat_id, error)
 
     def unfollowed(self, chat_id: str) -> None:
         """The user unfollowed (an `unsubscribe` event): nothing can reach them until they

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.channels.split import split_lines
 from bot.channels.wechat import texts
 from bot.channels.wechat.links import FILE, UPLOAD, VIEW, LinkSigner
 
@@ -118,43 +119,13 @@ def split_text(text: str, limit: int = MAX_BYTES) -> list[str]:
     text = text.strip("\n")
     if _bytes(text) <= limit:
         return [text] if text else []
-    parts: list[str] = []
-    current = ""
-    for raw in text.split("\n"):
-        line = raw
-        while _bytes(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            head = _cut(line, limit)
-            parts.append(head)
-            line = line[len(head) :]
-        candidate = f"{current}\n{line}" if current else line
-        if _bytes(candidate) > limit:
-            parts.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        parts.append(current)
-    return [p for p in (part.strip("\n") for part in parts) if p]
+    return split_lines(text, limit, _bytes)
 
 
 def summary_line(text: str, limit: int) -> str:
     """The first non-empty line, within `limit` characters (template fields are short)."""
     line = next((s.strip() for s in text.splitlines() if s.strip()), "")
     return line if len(line) <= limit else line[: max(limit - 1, 1)] + "…"
-
-
-def _cut(line: str, limit: int) -> str:
-    low, high = 1, len(line)
-    while low < high:  # the longest prefix within the limit
-        middle = (low + high + 1) // 2
-        if _bytes(line[:middle]) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    return line[:low]
 
 
 def _bytes(text: str) -> int:
