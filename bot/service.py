@@ -206,16 +206,17 @@ class ChatService:
             if event_id is not None and not EventLog(session).first_time(channel, event_id, now):
                 return Turn(None, None, duplicate=True)
             chats = ChannelChats(session)
-            if queue:
-                chats.seen(channel, chat_id, now)
             if isinstance(event, Press):
                 pressed = self._pressed(chats, channel, chat_id, event)
                 if pressed is None:
+                    if queue:
+                        chats.seen(channel, chat_id, now)
                     return Turn(None, None, stale=True)
                 event = TextIn(pressed)
             turn = self._route(session, channel, chat_id, event, now)
             if queue:
-                ids = self._queue(session, chats, channel, chat_id, turn.replies)
+                # The user wrote: recorded with the new prompt (ChannelChats.seen).
+                ids = self._queue(session, chats, channel, chat_id, turn.replies, seen=True)
                 turn = replace(turn, outbox_ids=ids)
         # Committed: the filings this event read or wrote are current as of now.
         for filing_id, revision, filing in self._local.cache:
@@ -589,6 +590,8 @@ class ChatService:
         channel: str,
         chat_id: str,
         replies: Sequence[Reply],
+        *,
+        seen: bool = False,
     ) -> tuple[int, ...]:
         now = self.clock.now()
         payloads = []
@@ -597,12 +600,12 @@ class ChatService:
             payload = to_payload(reply)
             if isinstance(reply, Choice | FileRequest) and reply.options:
                 options = [[b.label, b.value] for b in reply.options]
-                payload["seq"] = chats.new_prompt(channel, chat_id, options, now)
+                payload["seq"] = chats.new_prompt(channel, chat_id, options, now, seen=seen)
                 live = True
             payloads.append(payload)
         if not live:
             # The newest message has no buttons: every older button is stale now.
-            chats.clear_prompt(channel, chat_id, now)
+            chats.clear_prompt(channel, chat_id, now, seen=seen)
         ids = tuple(Outbox(session).add(channel, chat_id, payloads, now))
         queued = getattr(self._local, "queued", None)
         if queued is not None:

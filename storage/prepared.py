@@ -76,7 +76,8 @@ class Prepared:
             names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
             escaped: Mapping[str, str] = compiled.escaped_bind_names or {}
             processors = tuple(
-                binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+                _remembering(binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in names
             )
             fixed = {
                 name: binds[name].effective_value for name in names if not binds[name].required
@@ -132,3 +133,24 @@ def _connection_of(session: Session) -> tuple[Dialect, Any]:
     transaction = session.get_transaction()
     session.info[_CONNECTION] = (transaction, connection.dialect, connection.connection)
     return connection.dialect, connection.connection
+
+
+def _remembering(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """The processor, answering again at once for the value it was given last: a message
+    passes the same `now` to most of its statements (a datetime costs two conversions)."""
+    if process is None:
+        return None
+    last: list[tuple[Any, Any]] = [(_NOTHING, None)]
+
+    def run(value: Any) -> Any:
+        seen, result = last[0]  # one tuple, replaced whole: safe across threads
+        if value is seen:
+            return result
+        result = process(value)
+        last[0] = (value, result)
+        return result
+
+    return run
+
+
+_NOTHING = object()

@@ -9,7 +9,6 @@ import contextlib
 import gc
 import hashlib
 import logging
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.channels.telegram.inbox import DurableBot, DurableQueue
+from bot.channels.telegram.inbox import DurableBot, DurableQueue, UpdatesRequest
 from bot.channels.telegram.locks import ChatLocks
 from bot.channels.telegram.render import (
     PRESSED,
@@ -154,7 +153,7 @@ class TelegramChannel:
             # httpcore re-checks every pooled connection on each request, so a small pool
             # is cheaper under load than PTB's default of 256 (measured in bench/README.md).
             request=HTTPXRequest(connection_pool_size=self.settings.telegram_max_in_flight),
-            get_updates_request=HTTPXRequest(connection_pool_size=1),
+            get_updates_request=UpdatesRequest(),
         )
         app = (
             Application.builder()
@@ -208,6 +207,7 @@ class TelegramChannel:
         # Start-up objects never die: keep them out of the collector's full passes, which
         # otherwise pause the bot for ~100 ms now and then (bench/README.md).
         gc.freeze()
+        log.info("telegram bot running (%s)", "webhook" if webhook else "polling")
 
     async def stop(self) -> None:
         """Takes no new updates, lets the ones in hand and their deliveries finish (for a
@@ -230,24 +230,6 @@ class TelegramChannel:
         await self.sender.flush_marks()
         await self.inbox.forget_handled()
         await self.app.shutdown()
-
-    def run(self) -> None:
-        """Serves until SIGINT or SIGTERM (what `nianjian run` does with a token)."""
-
-        async def serve() -> None:
-            stopping = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stopping.set)
-            await self.start()
-            log.info(
-                "telegram bot running (%s)",
-                "webhook" if self.settings.telegram_webhook_url else "polling",
-            )
-            await stopping.wait()
-            await self.stop()
-
-        asyncio.run(serve())
 
     def webhook_secret(self) -> str:
         """The secret Telegram sends with every webhook call; derived from the token unless

@@ -6,8 +6,9 @@ an update taken by a process that dies before handling it would never come again
 
 - webhook: the update queue's `put`, which PTB awaits before answering the call, first writes
   the update to the database (`storage.messaging.Inbox`);
-- polling: `put` collects the updates of a getUpdates answer and `DurableBot.get_updates`
-  writes them, in one transaction, before it asks for more (which confirms them).
+- polling: `DurableBot.get_updates` keeps the updates of each getUpdates answer as Telegram
+  sent them (the body its `UpdatesRequest` read) and writes them, in one transaction, before
+  it asks for more (which confirms them).
 
 At start-up the updates still in the inbox are handled first; one that was handled after all
 is recognised by its update_id in `processed_events`, like any redelivery. Handled updates
@@ -23,7 +24,7 @@ from typing import Any
 
 from telegram import Bot, Update
 from telegram.ext import ExtBot
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.clock import Clock
 from storage.db import Database
@@ -44,11 +45,24 @@ class DurableQueue(asyncio.Queue[object]):
         # SQLite: a few dozen microseconds, done right here; over a network, in a thread.
         self._inline = db.dialect == "sqlite"
         self._received: list[tuple[int, str]] = []
+        self._as_sent: set[int] = set()  # update_ids kept as Telegram sent them
         self._handled: list[int] = []
+
+    def received(self, results: list[dict[str, Any]]) -> None:
+        """The updates of a getUpdates answer, as Telegram sent them (cheaper to keep than
+        `Update.to_dict()`, and exact)."""
+        for result in results:
+            update_id = int(result["update_id"])
+            self._received.append((update_id, json.dumps(result, ensure_ascii=False)))
+            self._as_sent.add(update_id)
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
-            self._received.append((item.update_id, json.dumps(item.to_dict(), ensure_ascii=False)))
+            if item.update_id in self._as_sent:
+                self._as_sent.discard(item.update_id)
+            else:
+                payload = json.dumps(item.to_dict(), ensure_ascii=False)
+                self._received.append((item.update_id, payload))
             if not self._polling:
                 await self.store()  # before PTB answers the webhook call
         await super().put(item)
@@ -114,10 +128,34 @@ class DurableQueue(asyncio.Queue[object]):
             Inbox(session).handled(CHANNEL, ids)
 
 
+class UpdatesRequest(HTTPXRequest):
+    """The getUpdates connection, keeping the body of the last answer."""
+
+    def __init__(self, connection_pool_size: int = 1) -> None:
+        super().__init__(connection_pool_size=connection_pool_size)
+        self.body = b""
+
+    async def do_request(  # noqa: PLR0917  (BaseRequest.do_request's signature)
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        code, body = await super().do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
+        self.body = body
+        return code, body
+
+
 class DurableBot(ExtBot[None]):
     """python-telegram-bot's bot, storing the updates it received before it polls for more."""
 
-    __slots__ = ("_inbox",)
+    __slots__ = ("_inbox", "_updates_request")
 
     def __init__(
         self,
@@ -127,7 +165,7 @@ class DurableBot(ExtBot[None]):
         base_url: str,
         base_file_url: str,
         request: BaseRequest,
-        get_updates_request: BaseRequest,
+        get_updates_request: UpdatesRequest,
     ) -> None:
         super().__init__(
             token,
@@ -137,10 +175,18 @@ class DurableBot(ExtBot[None]):
             get_updates_request=get_updates_request,
         )
         self._inbox = inbox
+        self._updates_request = get_updates_request
 
     async def get_updates(  # passes everything on unchanged
         self, *args: Any, **kwargs: Any
     ) -> tuple[Update, ...]:
         # The offset of this call confirms everything received so far: store it first.
         await self._inbox.store()
-        return await super().get_updates(*args, **kwargs)
+        updates = await super().get_updates(*args, **kwargs)
+        if updates:
+            try:
+                results = json.loads(self._updates_request.body)["result"]
+            except (ValueError, KeyError, TypeError):
+                results = []  # the queue's put() keeps them from the parsed updates then
+            self._inbox.received([r for r in results if isinstance(r, dict)])
+        return updates

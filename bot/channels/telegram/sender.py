@@ -24,7 +24,7 @@ from bot.channels.telegram.locks import ChatLocks
 from bot.channels.telegram.render import FILE_HINT, keyboard, split_text
 from bot.clock import Clock
 from storage.db import Database
-from storage.messaging import BLOCKED, FAILED, ChannelChats, Outbox, OutboxItem
+from storage.messaging import Deliveries, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class TelegramSender:
         self.bot = bot
         self.db = db
         self.clock = clock
+        self.records = Deliveries(db, clock, CHANNEL)
         self._global = AsyncLimiter(rate, 1.0)
         # Requests in flight at once. httpcore's pool walks every waiting request and every
         # connection for each request it starts: with ~200 chats replying at once that walk
@@ -102,7 +103,7 @@ class TelegramSender:
         async with self._locks.hold(chat_id):
             if items is None or chat_id in self._backlog:
                 self._backlog.discard(chat_id)
-                items = await asyncio.to_thread(self._pending, chat_id)
+                items = await asyncio.to_thread(self.records.pending, chat_id)
             delivered: list[int] = []
             try:
                 for item in items:
@@ -119,7 +120,7 @@ class TelegramSender:
     async def sweep(self) -> int:
         """Delivers every chat with pending replies (after a restart, after an outage);
         returns how many items went out."""
-        chats = await asyncio.to_thread(self._chats_with_pending)
+        chats = await asyncio.to_thread(self.records.chats_with_pending)
         self._backlog.update(chats)
         sent = await asyncio.gather(*(self.deliver(chat_id) for chat_id in chats))
         return sum(sent)
@@ -139,7 +140,7 @@ class TelegramSender:
         ids, self._unmarked = self._unmarked, []
         if ids:
             try:
-                await asyncio.to_thread(self._delivered, ids)
+                await asyncio.to_thread(self.records.delivered, ids)
             except Exception:
                 self._unmarked[:0] = ids  # the next flush tries again
                 raise
@@ -169,9 +170,11 @@ class TelegramSender:
         for attempt in range(1, _NETWORK_ATTEMPTS + 1):
             if message:
                 await self._chat_limit(chat_id).acquire()
-            await self._global.acquire()
             try:
                 async with self._in_flight:
+                    # The rate is taken inside: a token taken while waiting for a free slot
+                    # would fire with the others at once when slots free up (a burst, 429s).
+                    await self._global.acquire()
                     return await make()
             except RetryAfter as error:
                 await asyncio.sleep(min(_seconds(error.retry_after), _RETRY_AFTER_CAP))
@@ -193,17 +196,17 @@ class TelegramSender:
                 last = index == len(delivery.parts) - 1
                 await self._send_part(delivery, index, last)
                 if not last:
-                    await asyncio.to_thread(self._part_sent, item.id, index + 1)
+                    await asyncio.to_thread(self.records.part_sent, item.id, index + 1)
         except Forbidden as error:
             await asyncio.to_thread(self._blocked, chat_id, str(error))
             raise Deferred(f"blocked: {error}") from error
         except BadRequest as error:
             # Telegram refused this message for good; record why, go on with the next.
             log.error("telegram refused outbox item %s: %s", item.id, error)
-            await asyncio.to_thread(self._failed, item.id, str(error))
+            await asyncio.to_thread(self.records.failed, item.id, str(error))
             return
         except Deferred as error:
-            await asyncio.to_thread(self._retry_later, item.id, str(error))
+            await asyncio.to_thread(self.records.retry_later, item.id, str(error), _SWEEP_BACKOFF)
             raise
         delivered.append(item.id)
         self.sent += 1
@@ -239,36 +242,9 @@ class TelegramSender:
 
     # --- database (run in threads) -------------------------------------------------------------
 
-    def _pending(self, chat_id: str) -> list[OutboxItem]:
-        with self.db.session() as session:
-            return Outbox(session).pending(CHANNEL, chat_id)
-
-    def _chats_with_pending(self) -> list[str]:
-        with self.db.session() as session:
-            return Outbox(session).chats_with_pending(CHANNEL, self.clock.now())
-
-    def _delivered(self, ids: list[int]) -> None:
-        now = self.clock.now()
-        with self.db.session() as session:
-            Outbox(session).delivered(ids, now)
-
-    def _part_sent(self, item_id: int, parts: int) -> None:
-        with self.db.session() as session:
-            Outbox(session).sent_part(item_id, parts)
-
-    def _failed(self, item_id: int, error: str) -> None:
-        with self.db.session() as session:
-            Outbox(session).give_up(item_id, FAILED, error)
-
-    def _retry_later(self, item_id: int, error: str) -> None:
-        with self.db.session() as session:
-            Outbox(session).retry_later(item_id, error, self.clock.now() + _SWEEP_BACKOFF)
-
     def _blocked(self, chat_id: str, error: str) -> None:
         log.info("telegram user %s blocked the bot", chat_id)
-        with self.db.session() as session:
-            ChannelChats(session).blocked(CHANNEL, chat_id, self.clock.now())
-            Outbox(session).block_chat(CHANNEL, chat_id, error or BLOCKED)
+        self.records.blocked(chat_id, error)
 
 
 def _seconds(value: Any) -> float:
