@@ -392,6 +392,10 @@ class _Turn:
             self.note(texts.NEED_FILE)
             return self.ask(key, section, state=state)
         result = parse_answer(self.view, spec, key, raw)
+        if isinstance(result, Invalid) and command is Command.IMPORT:
+            # "表格导入" typed outside the project section, and no answer here: say where.
+            self.note(texts.IMPORT_ELSEWHERE.format(section=self.import_section().heading))
+            return self.ask(key, section, state=state)
         if isinstance(result, Invalid):
             self.note(texts.ERROR.format(reason=result.reason, example=result.example))
             return self.ask(key, section, state=state)

@@ -223,6 +223,13 @@ def test_asking_for_the_template_in_the_project_section() -> None:
     elsewhere = Chat()
     elsewhere.send(Start())
     assert "✓ 已保存 单位名称（汉字全称）：模板" in elsewhere.text("模板")
+    # Where it cannot be an answer (a count), it says where the import is, and asks again.
+    elsewhere.send("总览")
+    elsewhere.send("3")  # 1.1 人员情况
+    assert elsewhere.state.field == "personnel.employees"
+    hint = elsewhere.text("表格导入")
+    assert hint.startswith("表格导入用于批量填写项目，在「3 系统集成项目汇总」部分使用")
+    assert elsewhere.state.field == "personnel.employees" and elsewhere.effects == []
 
 
 # --- the report ------------------------------------------------------------------------------
