@@ -62,6 +62,7 @@ from dialogs.replies import (
 from dialogs.review import ReviewState, review_step
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
+from dialogs.view import View
 from dialogs.workdays import SHANGHAI
 from reminders.views import ReminderViews, is_reminders, renewal_argument
 from storage.accounts import (
@@ -219,8 +220,8 @@ class ChatService:
                 ids = self._queue(session, chats, channel, chat_id, turn.replies, seen=True)
                 turn = replace(turn, outbox_ids=ids)
         # Committed: the filings this event read or wrote are current as of now.
-        for filing_id, revision, filing in self._local.cache:
-            self.filing_cache.put(filing_id, revision, filing)
+        for filing_id, revision, filing, view in self._local.cache:
+            self.filing_cache.put(filing_id, revision, filing, view)
         touched = tuple(dict.fromkeys(self._local.touched))
         queued = tuple(self._local.queued)
         if touched or queued:
@@ -288,18 +289,23 @@ class ChatService:
             return Turn(filing_id, None, extra=(Text(self._history(session, filing_id)),))
         if isinstance(event, FileIn) and event.ref is not None:
             AttachmentRepository(session).record(event.ref, now)
-        loaded, revision = self._load(session, filing_id)
+        loaded, revision, view = self._load(session, filing_id)
         if enterprise_id is not None and loaded.year != year:
             # A new inspection cycle: the conversation moves to this year's filing.
             filing_id = EnterpriseRepository(session).filing_for(enterprise_id, year, now)
-            (loaded, revision), state = self._load(session, filing_id), ConvState()
+            (loaded, revision, view), state = self._load(session, filing_id), ConvState()
         filing = replace(loaded, trial=True) if trial else loaded
         if enterprise_id is not None and needs_previous(self.form, filing, state):
             # Last year's filing, for the engine to offer its reusable answers.
             previous = last_filed(session, enterprise_id, year, self._last_year)
-            filing = replace(filing, previous=previous)
-        outcome = step(self.form, filing, state, event, now)
-        after = apply_changes(loaded, outcome.changes) if outcome.changes else loaded
+            if previous is not None:
+                filing = replace(filing, previous=previous)
+        outcome = step(self.form, filing, state, event, now, view=view)
+        if outcome.view is not None and filing is loaded:
+            after, view = outcome.view.filing, outcome.view  # the engine applied the changes
+        else:
+            after = apply_changes(loaded, outcome.changes) if outcome.changes else loaded
+            view = None
         if outcome.changes:
             revision = filings.apply(
                 filing_id,
@@ -317,20 +323,20 @@ class ChatService:
             )
         else:
             # Without effects the filing is exactly `after` at `revision` once this commits.
-            self._local.cache.append((filing_id, revision, after))
+            self._local.cache.append((filing_id, revision, after, view))
         lead: tuple[Reply, ...] = ()
         if any(isinstance(e, SendProjectTemplate) for e in outcome.effects):
             lead = (template_document(self.form),)  # before the request to fill it in
         return Turn(filing_id, outcome, extra=tuple(extra), lead=lead)
 
-    def _load(self, session: Session, filing_id: int) -> tuple[Filing, int]:
-        """The filing as stored, and its revision, taking its row lock: from this process's
-        cache when nothing changed it since, otherwise read."""
+    def _load(self, session: Session, filing_id: int) -> tuple[Filing, int, View | None]:
+        """The filing as stored, its revision and the engine's view of it if known, taking
+        its row lock: from this process's cache when nothing changed it since, or read."""
         revision = FilingRepository(session).lock_revision(filing_id)
         cached = self.filing_cache.get(filing_id, revision)
         if cached is not None:
-            return cached, revision
-        return load_filing(session, filing_id), revision
+            return cached[0], revision, cached[1]
+        return load_filing(session, filing_id), revision, None
 
     def _review(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime

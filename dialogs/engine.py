@@ -25,6 +25,7 @@ from dialogs.effects import (
 from dialogs.model import (
     AddRecord,
     Change,
+    ClearAnswer,
     DeleteRecord,
     Filing,
     Key,
@@ -59,19 +60,33 @@ class Outcome:
     replies: tuple[Reply, ...]
     changes: tuple[Change, ...] = ()
     effects: tuple[Effect, ...] = ()
+    # The filing after the changes (`view.filing`) and what the step worked out about it:
+    # pass it back with that filing to the next step, which then works out less again.
+    view: View | None = None
 
 
-def step(form: FormSpec, filing: Filing, state: ConvState, event: Event, now: datetime) -> Outcome:
-    return _Turn(form, filing, now).handle(state, event)
+def step(
+    form: FormSpec,
+    filing: Filing,
+    state: ConvState,
+    event: Event,
+    now: datetime,
+    *,
+    view: View | None = None,
+) -> Outcome:
+    """One event. `view`: the previous outcome's view, if `filing` is its filing."""
+    return _Turn(form, filing, now, view).handle(state, event)
 
 
 class _Turn:
     """One event's worth of work; collects changes and the text that precedes the prompt."""
 
-    def __init__(self, form: FormSpec, filing: Filing, now: datetime) -> None:
+    def __init__(
+        self, form: FormSpec, filing: Filing, now: datetime, view: View | None = None
+    ) -> None:
         self.form = form
         self.filing = filing
-        self.view = View(form, filing)
+        self.view = view if view is not None and view.filing is filing else View(form, filing)
         self.now = now
         self.changes: list[Change] = []
         self.effects: list[Effect] = []
@@ -82,10 +97,13 @@ class _Turn:
     def change(self, *changes: Change) -> None:
         self.changes.extend(changes)
         self.filing = apply_changes(self.filing, changes)
-        self.view = View(self.form, self.filing)
+        answered = [c.key.field for c in changes if isinstance(c, SetAnswer | ClearAnswer)]
+        self.view = View(self.form, self.filing, previous=self.view, changed=answered)
 
     def done(self, state: ConvState, *replies: Reply) -> Outcome:
-        return Outcome(state, tuple(replies), tuple(self.changes), tuple(self.effects))
+        return Outcome(
+            state, tuple(replies), tuple(self.changes), tuple(self.effects), view=self.view
+        )
 
     def note(self, text: str) -> None:
         self.notes.append(text)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dialogs.cycle import Cycle, Grade
@@ -167,6 +168,18 @@ class FormSpec:
 
     def section_of(self, field_id: str) -> SectionSpec:
         return self._owner[field_id]
+
+    def owner_of(self, field_id: str) -> SectionSpec | None:
+        """The section a field belongs to; None for the workflow's own answers."""
+        return self._owner.get(field_id)
+
+    @cached_property
+    def dependent_sections(self) -> frozenset[str]:
+        """Sections with a question whose requiredness depends on other answers
+        (`required_when`): what a view knows of them is never reused for a changed filing."""
+        return frozenset(
+            self._owner[f.id].id for f in self._fields.values() if f.required_when is not None
+        )
 
     def group_of(self, field_id: str) -> GroupSpec | None:
         return self._group_of.get(field_id)

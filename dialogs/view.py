@@ -6,7 +6,7 @@ filing goes through here, so "applies" and "required" are decided in one place.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -45,12 +45,29 @@ class SectionState:
 
 
 class View:
-    def __init__(self, spec: FormSpec, filing: Filing) -> None:
+    def __init__(
+        self,
+        spec: FormSpec,
+        filing: Filing,
+        *,
+        previous: View | None = None,
+        changed: Iterable[str] = (),
+    ) -> None:
+        """`previous`: the view of the filing before `changed` fields were answered or
+        cleared (records added or removed show in the sections' structure); what it worked
+        out for sections none of that touched is reused (see `_inherited`)."""
         self.spec = spec
         self.filing = filing
         self.cycle = spec.cycle
         self.year = spec.cycle.year
         self._memo: dict[Hashable, object] = {}
+        self._signatures: dict[str, Hashable] = {}
+        self._before: tuple[dict[Hashable, object], dict[str, Hashable], frozenset[str]] | None
+        self._before = None
+        if previous is not None:
+            owners = (spec.owner_of(field) for field in changed)
+            touched = frozenset(owner.id for owner in owners if owner is not None)
+            self._before = (previous._memo, previous._signatures, touched)
 
     # --- values ----------------------------------------------------------------------------
 
@@ -178,16 +195,23 @@ class View:
         """The section's answer keys grouped by field (the same keys as `steps`)."""
         return self._structure(section)[1]
 
+    def _signature(self, section: SectionSpec) -> Hashable:
+        """What the section's keys depend on: which items apply, the years, the records."""
+        found = self._signatures.get(section.id)
+        if found is None:
+            found = self._signatures[section.id] = (
+                section.id,
+                tuple(self.applies(item) for item in section.items),
+                self.section_years(section),
+                tuple(self.filing.records.items()),
+            )
+        return found
+
     def _structure(self, section: SectionSpec) -> _Structure:
         # The keys of a section depend only on which items apply, the years and the records,
         # so they are shared by every snapshot of the same shape (the engine makes a new view
         # after every change, and recomputing the keys dominated its time).
-        signature = (
-            section.id,
-            tuple(self.applies(item) for item in section.items),
-            self.section_years(section),
-            tuple(self.filing.records.items()),
-        )
+        signature = self._signature(section)
         cache = self.spec.structure_cache
         found = cache.get(signature)
         if found is None:
@@ -291,10 +315,27 @@ class View:
             value = self._memo[key] = compute()
             return value
 
+    def _inherited(self, key: Hashable, section: SectionSpec) -> object | None:
+        """The previous view's value for `key` of this section, when nothing it depends on
+        changed: no answer of the section changed, its structure (items that apply, years,
+        records) is the same, and no question of it is required depending on other answers."""
+        if self._before is None:
+            return None
+        memo, signatures, touched = self._before
+        value = memo.get(key)
+        if value is None or section.id in touched or section.id in self.spec.dependent_sections:
+            return None
+        before = signatures.get(section.id)
+        return value if before is not None and before == self._signature(section) else None
+
     def _missing_keys(self, section: SectionSpec) -> tuple[list[Key], int, int]:
-        """Required keys without a real value, and the counts of answered and required keys."""
+        """Required keys without a real value, and the counts of answered and required keys.
+        (Shared with later views of the filing: never modify the list.)"""
 
         def compute() -> tuple[list[Key], int, int]:
+            inherited = self._inherited(("missing", section.id), section)
+            if inherited is not None:
+                return cast(tuple[list[Key], int, int], inherited)
             missing: list[Key] = []
             answered = required = 0
             get = self.filing.answers.get

@@ -13,17 +13,21 @@ import threading
 from collections import OrderedDict
 
 from dialogs.model import Filing
+from dialogs.view import View
 
 
 class FilingCache:
+    """Also keeps the engine's view of each filing (what it worked out about it), which the
+    next step of the engine takes up instead of working it out again."""
+
     def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[int, tuple[int, Filing]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[int, Filing, View | None]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, filing_id: int, revision: int) -> Filing | None:
+    def get(self, filing_id: int, revision: int) -> tuple[Filing, View | None] | None:
         with self._lock:
             entry = self._entries.get(filing_id)
             if entry is None or entry[0] != revision:
@@ -31,12 +35,15 @@ class FilingCache:
                 return None
             self._entries.move_to_end(filing_id)
             self.hits += 1
-            return entry[1]
+            return entry[1], entry[2]
 
-    def put(self, filing_id: int, revision: int, filing: Filing) -> None:
-        """Remembers the filing as committed at `revision` (call after the commit)."""
+    def put(self, filing_id: int, revision: int, filing: Filing, view: View | None = None) -> None:
+        """Remembers the filing as committed at `revision` (call after the commit), and the
+        engine's view of it if `view.filing is filing`."""
+        if view is not None and view.filing is not filing:
+            view = None
         with self._lock:
-            self._entries[filing_id] = (revision, filing)
+            self._entries[filing_id] = (revision, filing, view)
             self._entries.move_to_end(filing_id)
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)

@@ -251,6 +251,14 @@ def check_outcome(filing: Filing, before: ConvState, event: Event, outcome: Outc
     data = outcome.state.to_dict()
     assert ConvState.from_dict(json.loads(json.dumps(data, ensure_ascii=False))) == outcome.state
     check_state(outcome.state)
+    # The view handed on to the next step is of the filing after the changes, and what it
+    # reuses from before them is what a fresh view works out.
+    assert outcome.view is not None
+    after = apply_changes(filing, outcome.changes)
+    assert outcome.view.filing == after
+    fresh = View(FORM, after)
+    assert outcome.view.progress() == fresh.progress(), (before, event)
+    assert list(outcome.view.iter_states()) == list(fresh.iter_states()), (before, event)
     if before.mode is Mode.ASK:
         check_answer_step(filing, before, event, outcome)
     elif isinstance(event, TextIn | FileIn) and before.mode is Mode.PAUSED:
