@@ -20,8 +20,12 @@ class FilingCache:
     """Also keeps the engine's view of each filing (what it worked out about it), which the
     next step of the engine takes up instead of working it out again."""
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = 4096, views: int = 512) -> None:
         self._capacity = capacity
+        # Views hold many small objects: only the filings worked on lately keep theirs, so
+        # that the collector's full passes stay short however many contacts there are.
+        self._views = views
+        self._viewed: OrderedDict[int, None] = OrderedDict()
         self._entries: OrderedDict[int, tuple[int, Filing, View | None]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -44,6 +48,14 @@ class FilingCache:
             view = None
         with self._lock:
             self._entries[filing_id] = (revision, filing, view)
+            if view is not None:
+                self._viewed[filing_id] = None
+                self._viewed.move_to_end(filing_id)
+                while len(self._viewed) > self._views:
+                    oldest, _ = self._viewed.popitem(last=False)
+                    entry = self._entries.get(oldest)
+                    if entry is not None:
+                        self._entries[oldest] = (entry[0], entry[1], None)
             self._entries.move_to_end(filing_id)
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
