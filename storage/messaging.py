@@ -58,8 +58,10 @@ _ADD_OUTBOX = Prepared(
 )
 
 
-def _seen(dialect: str) -> ClauseElement:
+def _seen(dialect: str, *, clear_prompt: bool = False) -> ClauseElement:
+    """The user wrote; `clear_prompt`: also no live buttons any more."""
     now: BindParameter[datetime] = bindparam("now")
+    also: dict[str, Any] = {"prompt": None} if clear_prompt else {}
     return (
         insert_for(dialect, _CHATS)
         .values(
@@ -71,7 +73,7 @@ def _seen(dialect: str) -> ClauseElement:
         )
         .on_conflict_do_update(
             index_elements=["channel", "chat_id"],
-            set_={"last_seen_at": now, "blocked_at": None, "updated_at": now},
+            set_={"last_seen_at": now, "blocked_at": None, "updated_at": now, **also},
         )
     )
 
@@ -103,28 +105,10 @@ def _new_prompt(dialect: str, *, seen: bool) -> ClauseElement:
     )
 
 
-def _seen_without_prompt(dialect: str) -> ClauseElement:
-    now: BindParameter[datetime] = bindparam("now")
-    return (
-        insert_for(dialect, _CHATS)
-        .values(
-            channel=bindparam("channel"),
-            chat_id=bindparam("chat_id"),
-            last_seen_at=now,
-            updated_at=now,
-            prompt_seq=0,
-        )
-        .on_conflict_do_update(
-            index_elements=["channel", "chat_id"],
-            set_={"prompt": None, "last_seen_at": now, "blocked_at": None, "updated_at": now},
-        )
-    )
-
-
 _SEEN = Prepared(_seen)
 _NEW_PROMPT = Prepared(lambda dialect: _new_prompt(dialect, seen=False))
 _NEW_PROMPT_SEEN = Prepared(lambda dialect: _new_prompt(dialect, seen=True))
-_SEEN_WITHOUT_PROMPT = Prepared(_seen_without_prompt)
+_SEEN_WITHOUT_PROMPT = Prepared(lambda dialect: _seen(dialect, clear_prompt=True))
 _CLEAR_PROMPT = Prepared(
     update(_CHATS)
     .where(
