@@ -15,12 +15,13 @@ import math
 from datetime import date, datetime
 from decimal import Decimal
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.tables import UnreadableTable, xlsx_rows
 from dialogs import parsing, project_import, texts
 from dialogs.project_import import EXAMPLE_MARK, MAX_ROWS, header_of
 from dialogs.replies import Document, TableIn, TableRow
@@ -204,25 +205,18 @@ def _notes(sheet: Worksheet, form: FormSpec, fields: tuple[FieldSpec, ...]) -> N
 
 def read_sheet(name: str, data: bytes) -> TableIn:
     """The first sheet's non-empty rows as text cells, with their row numbers."""
+    rows: list[TableRow] = []
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a broken file
+        with xlsx_rows(data, SHEET_TITLE) as sheet:
+            # A header, the rows the import allows and one more, so "too many" is reported.
+            for number, values in enumerate(sheet, start=1):
+                cells = tuple(cell_text(v) for v in values)
+                if any(cells):
+                    rows.append(TableRow(number, cells))
+                    if len(rows) > MAX_ROWS + 1:
+                        break
+    except UnreadableTable:
         return TableIn(name, (), rejected=_UNREADABLE)
-    try:
-        titles = book.sheetnames
-        sheet = book[SHEET_TITLE] if SHEET_TITLE in titles else book.worksheets[0]
-        rows: list[TableRow] = []
-        # A header, the rows the import allows and one more, so "too many" is reported.
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = tuple(cell_text(v) for v in values)
-            if any(cells):
-                rows.append(TableRow(number, cells))
-                if len(rows) > MAX_ROWS + 1:
-                    break
-    except Exception:  # a damaged sheet can also fail while it is read
-        return TableIn(name, (), rejected=_UNREADABLE)
-    finally:
-        book.close()
     return TableIn(name, tuple(rows))
 
 

@@ -30,7 +30,7 @@ from bot.workflow import (
 )
 from dialogs import texts, texts_reminders
 from dialogs import texts_review as tr
-from dialogs.commands import command_of
+from dialogs.commands import Command, command_of
 from dialogs.effects import (
     DecideRequest,
     Effect,
@@ -64,7 +64,7 @@ from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI
-from reminders.views import ReminderViews, is_reminders, renewal_argument
+from reminders.views import ReminderViews, renewal_argument
 from storage.accounts import (
     EnterpriseExists,
     EnterpriseRepository,
@@ -285,7 +285,7 @@ class ChatService:
             filing_id = EnterpriseRepository(session).filing_for(enterprise_id, year, now)
         if filing_id is None:
             filing_id = filings.create(year, now)
-        if isinstance(event, TextIn) and command_of(event.text) is None and _is_history(event.text):
+        if isinstance(event, TextIn) and command_of(event.text) is Command.HISTORY:
             return Turn(filing_id, None, extra=(Text(self._history(session, filing_id)),))
         if isinstance(event, FileIn) and event.ref is not None:
             AttachmentRepository(session).record(event.ref, now)
@@ -345,7 +345,11 @@ class ChatService:
         stored = conversations.get(channel, chat_id)
         state = ReviewState.from_dict(stored.state if stored is not None else None)
         ports = ReviewerView(session, self.form, now)
-        if isinstance(event, TextIn) and _is_history(event.text) and state.filing_id:
+        if (
+            isinstance(event, TextIn)
+            and command_of(event.text) is Command.HISTORY
+            and state.filing_id
+        ):
             opened = ports.open(state.filing_id)
             lines = opened.history if opened is not None else ()
             text = "\n".join((texts.HISTORY_HEAD, *lines)) if lines else texts.HISTORY_EMPTY
@@ -543,7 +547,8 @@ class ChatService:
     ) -> Turn | None:
         """/reminders and "续证已办理", for contacts and reviewers, before any dialog sees the
         text (like /history); None for any other text."""
-        listing, renewal = is_reminders(text), renewal_argument(text)
+        listing = command_of(text) is Command.REMINDERS
+        renewal = renewal_argument(text)
         if not listing and renewal is None:
             return None
         actor = f"{channel}:{chat_id}"
@@ -700,13 +705,6 @@ class ChatService:
                 return False
             member = MemberRepository(session).get(channel, chat_id)
         return member is not None or channel in self.trial_channels
-
-
-_HISTORY_WORDS = frozenset({"/history", "history", "历史", "处理记录", "审核记录"})
-
-
-def _is_history(text: str) -> bool:
-    return text.strip().lower() in _HISTORY_WORDS
 
 
 def _album_name(files: Sequence[Incoming]) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -32,14 +33,29 @@ def read_table(path: Path) -> tuple[list[str], list[list[object]]]:
     raise UnreadableTable("无法识别的文件：请使用 XLSX，或 UTF-8 / GBK 编码的 CSV")
 
 
-def _xlsx(data: bytes) -> tuple[list[str], list[list[object]]]:
+@contextmanager
+def xlsx_rows(data: bytes, title: str | None = None) -> Iterator[Iterator[tuple[object, ...]]]:
+    """The cell values of the sheet named `title` row by row (of the first sheet without
+    one, or when there is no such sheet). UnreadableTable when openpyxl cannot open the file
+    or fails while reading it (it raises many kinds of errors for a damaged file)."""
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as error:  # openpyxl raises many kinds for a broken file
+    except Exception as error:
         raise UnreadableTable(f"XLSX 文件无法读取：{error}") from error
-    sheet = book.worksheets[0]
-    rows: list[list[object]] = [list(row) for row in sheet.iter_rows(values_only=True)]
-    book.close()
+    try:
+        sheet = book[title] if title in book.sheetnames else book.worksheets[0]
+        yield sheet.iter_rows(values_only=True)
+    except UnreadableTable:
+        raise
+    except Exception as error:
+        raise UnreadableTable(f"XLSX 文件无法读取：{error}") from error
+    finally:
+        book.close()
+
+
+def _xlsx(data: bytes) -> tuple[list[str], list[list[object]]]:
+    with xlsx_rows(data) as values:
+        rows: list[list[object]] = [list(row) for row in values]
     if not rows:
         raise UnreadableTable("表格是空的")
     header = ["" if h is None else str(h).strip() for h in rows[0]]

@@ -20,6 +20,9 @@ class Command(StrEnum):
     SUBMIT = "submit"
     REMOVE = "remove"
     IMPORT = "import"  # the project spreadsheet: template and upload
+    # Answered by the service before any dialog sees them (every kind of chat has them).
+    HISTORY = "history"
+    REMINDERS = "reminders"
 
 
 _WORDS: dict[str, Command] = {
@@ -38,9 +41,14 @@ _WORDS: dict[str, Command] = {
         ("表格导入", "导入表格", "批量导入", "excel导入", "导入", "模板", "下载模板", "import"),
         Command.IMPORT,
     ),
+    **dict.fromkeys(("history", "历史", "处理记录", "审核记录"), Command.HISTORY),
+    **dict.fromkeys(
+        ("reminders", "提醒", "我的提醒", "查看提醒", "查看我的提醒"), Command.REMINDERS
+    ),
 }
 
 
 def command_of(text: str) -> Command | None:
-    word = normalize(text).strip().lower().rstrip("。.!！~").lstrip("/")
+    # "/history@nianjian_bot": Telegram names the bot after a command in a group's menu.
+    word = normalize(text).strip().lower().split("@", 1)[0].rstrip("。.!！~").lstrip("/")
     return _WORDS.get(word)

@@ -23,19 +23,11 @@ from reminders.schedule import Schedule
 from storage.accounts import EnterpriseRepository
 from storage.reminders import SENT, ReminderRepository
 
-_REMINDER_WORDS = frozenset(
-    {"/reminders", "reminders", "提醒", "我的提醒", "查看提醒", "查看我的提醒"}
-)
 _RENEWAL_WORDS = ("续证已办理", "/renewal_done", "续证已完成", "已续证", "续证完成")
 # A contact's /reminders shows this many upcoming and recent reminders.
 _SHOWN = 6
 # A reviewer's /reminders counts what goes out in this many days.
 REVIEWER_DAYS = 7
-
-
-def is_reminders(text: str) -> bool:
-    word = normalize(text).strip().lower().split("@", 1)[0]
-    return word in _REMINDER_WORDS
 
 
 def renewal_argument(text: str) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 from bot.channels.split import split_lines
 from bot.channels.wechat import texts
 from bot.channels.wechat.links import FILE, UPLOAD, VIEW, LinkSigner
+from dialogs.view import file_size
 
 MAX_BYTES = 2048
 _MENU_IDS_PER_PROMPT = 1000
@@ -55,7 +56,7 @@ class Renderer:
         if kind == "document":
             url = self.links.url(FILE, item_id, now + self.lifetimes.download)
             name = str(payload.get("filename", ""))
-            size = human_size(len(str(payload.get("content", ""))) * 3 // 4)
+            size = file_size(len(str(payload.get("content", ""))) * 3 // 4)
             days = self.lifetimes.download.days or 1
             link_line = texts.DOWNLOAD_LINK.format(url=url, name=_plain(name), size=size, days=days)
             caption = str(payload.get("caption", ""))
@@ -135,9 +136,3 @@ def _bytes(text: str) -> int:
 def _plain(text: str) -> str:
     """Text shown inside a message must not open a tag of its own."""
     return text.replace("<", "＜").replace(">", "＞")
-
-
-def human_size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / 1024 / 1024:.1f} MB"
-    return f"{max(1, round(size / 1024))} KB"
