@@ -222,7 +222,7 @@ IMPORT_MISSING_COLUMNS = (
 IMPORT_NO_ROWS = "表格中没有项目（示例行不算）。请从第 2 行起每行填写一个项目。"
 IMPORT_TOO_MANY = "表格有 {count} 行项目，一次最多导入 {limit} 行。请拆分或把同类项目合并填报。"
 IMPORT_BLANK = "没有填写。"
-IMPORT_PROBLEM = "• 第 {row} 行「{column}」：{reason} 例如：{example}"
+IMPORT_PROBLEM = "• 第 {row} 行「{column}」：{reason}例如：{example}"
 IMPORT_REPORT_HEAD = (
     "【表格检查】共 {rows} 行项目：{good} 行无误，{bad} 行有问题（共 {problems} 处）："
 )

@@ -246,17 +246,17 @@ def test_a_mixed_sheet_is_reported_row_by_row_and_nothing_is_imported() -> None:
     assert isinstance(report, Choice)
     text = report.text
     assert "共 60 行项目：55 行无误，5 行有问题（共 6 处）" in text
-    assert "第 9 行「项目名称」：没有填写。 例如：某某局信息化建设项目" in text
+    assert "第 9 行「项目名称」：没有填写。例如：某某局信息化建设项目" in text
     assert (
         "第 15 行「验收日期（年-月-日）」：验收日期必须在 2025 年内，您填写的是 2024-12-20。"
-        " 例如：2025-03-01"
+        "例如：2025-03-01"
     ) in text
     assert "第 23 行「数据处理费（万元）」：" in text
     assert (
         "第 36 行「验收日期（年-月-日）」：验收日期 2025-05-01 早于合同签订日期 2025-08-01。"
         in text
     )
-    assert "第 52 行「是否为同类项目合并填报（是/否）」：请回答“是”或“否”。 例如：是 或 否" in text
+    assert "第 52 行「是否为同类项目合并填报（是/否）」：请回答“是”或“否”。例如：是 或 否" in text
     assert "第 52 行「自制硬件费（万元）」：这一项不能为负数。" in text
     # Rows that only look unusual are fine: full-width digits, 元, a thousands comma.
     for row in (5, 6, 7, 8):
