@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from openpyxl import Workbook
 
 from bot.service import ChatService
@@ -22,8 +24,9 @@ from dialogs.model import AddRecord, FileRef, Filing, Key, SetAnswer, apply_chan
 from dialogs.replies import Event, FileIn, Reply, Start, TextIn, reply_text
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
-from storage.db import Database
+from storage.db import Database, make_engine
 from storage.files import AttachmentStore, detect_content_type
+from storage.models import Base
 from storage.repository import AttachmentRepository, FilingRepository
 from tests.filing_script import Bad, Step, Upload, filing_script
 
@@ -168,3 +171,16 @@ def pdf_text(pdf: bytes, workdir: Path) -> str:
         ["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True
     )
     return done.stdout
+
+
+def schema_diff(url: str) -> list[object]:
+    """What the migrated database differs in from the models (empty: they match)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            )
+            return list(compare_metadata(context, Base.metadata))
+    finally:
+        engine.dispose()

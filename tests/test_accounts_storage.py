@@ -11,8 +11,6 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, inspect, select, text
 
 from dialogs.cycle import Grade
@@ -46,8 +44,9 @@ from storage.accounts import (
 )
 from storage.db import Database, make_engine
 from storage.migrate import current_revision, downgrade, upgrade
-from storage.models import Base, EnterpriseRow, FilingRow
+from storage.models import EnterpriseRow, FilingRow
 from storage.repository import FilingNotFound, FilingRepository, ReadOnlyAnswer, UnstorableValue
+from tests.fakes import schema_diff
 
 NOW = datetime(2025, 11, 27, 8, 30, tzinfo=UTC)
 YEAR = 2025
@@ -794,18 +793,6 @@ def test_queue_is_oldest_first(database: Database) -> None:
 # --- migration 0003 -------------------------------------------------------------------------
 
 
-def _schema_diff(url: str) -> list[object]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "compare_server_default": True}
-            )
-            return list(compare_metadata(context, Base.metadata))
-    finally:
-        engine.dispose()
-
-
 def test_migration_0003_goes_down_and_up_keeping_the_filings(db_url: str) -> None:
     upgrade(db_url)
     database = Database.from_url(db_url)
@@ -840,7 +827,7 @@ def test_migration_0003_goes_down_and_up_keeping_the_filings(db_url: str) -> Non
         database.dispose()
 
     upgrade(db_url)
-    assert _schema_diff(db_url) == []
+    assert schema_diff(db_url) == []
     database = Database.from_url(db_url)
     try:
         filing = _load(database, filing_id)

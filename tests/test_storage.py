@@ -9,8 +9,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, inspect, select, text
@@ -43,21 +41,10 @@ from storage.repository import (
     StaleAnswer,
     UnstorableValue,
 )
+from tests.fakes import schema_diff
 
 NOW = datetime(2025, 11, 27, 8, 30, 15, 123456, tzinfo=UTC)
 SHANGHAI = timezone(timedelta(hours=8))
-
-
-def _schema_diff(url: str) -> list[object]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "compare_server_default": True}
-            )
-            return list(compare_metadata(context, Base.metadata))
-    finally:
-        engine.dispose()
 
 
 def _new_filing(database: Database, year: int = 2025) -> int:
@@ -93,7 +80,7 @@ HEAD = "0006"
 def test_migrations_match_models_and_go_down_and_up(db_url: str) -> None:
     upgrade(db_url)
     assert current_revision(db_url) == HEAD
-    assert _schema_diff(db_url) == []
+    assert schema_diff(db_url) == []
 
     # Each migration goes down on its own, then everything comes back.
     downgrade(db_url, "0001")
@@ -102,18 +89,18 @@ def test_migrations_match_models_and_go_down_and_up(db_url: str) -> None:
     assert "outbox" not in inspect(engine).get_table_names()
     engine.dispose()
     upgrade(db_url)
-    assert _schema_diff(db_url) == []
+    assert schema_diff(db_url) == []
 
     downgrade(db_url, "base")
     assert current_revision(db_url) is None
     # The comparison really looks at the database: with no tables it reports them all.
-    diffs = [diff for diff in _schema_diff(db_url) if isinstance(diff, tuple)]
+    diffs = [diff for diff in schema_diff(db_url) if isinstance(diff, tuple)]
     added = {diff[1].name for diff in diffs if diff[0] == "add_table"}
     assert added == set(Base.metadata.tables)
 
     upgrade(db_url)
     assert current_revision(db_url) == HEAD
-    assert _schema_diff(db_url) == []
+    assert schema_diff(db_url) == []
 
 
 def test_sqlite_pragmas(tmp_path: object) -> None:
