@@ -21,6 +21,7 @@ from bot.preview import write_preview
 from bot.privacy import install_log_masking
 from bot.settings import Settings
 from bot.tables import UnreadableTable
+from bot.web import WebServer, upload_limit
 from dialogs.form import build_form
 from dialogs.workdays import CalendarNotCovered
 from reminders.schedule import ScheduleError
@@ -67,31 +68,40 @@ def _run(settings: Settings, user: str) -> int:
 
 
 async def _serve(app: App, settings: Settings) -> None:
-    """The configured channels on one event loop until SIGINT or SIGTERM; the first of them
-    hosts the reminder runner (the others deliver what it queues from their outbox)."""
+    """The configured channels and the web server on one event loop until SIGINT or SIGTERM;
+    the first channel hosts the reminder runner (the others deliver what it queues from their
+    outbox)."""
+    web = WebServer(settings.web_host, settings.web_port, upload_limit(settings.max_upload_bytes))
     channels: list[Any] = []
     if settings.telegram_token is not None:
         from bot.channels.telegram.adapter import TelegramChannel
 
         channels.append(TelegramChannel(app.service, settings, reminders=app.reminder_runner()))
+    wechat = None
     if settings.wechat_enabled():
         from bot.channels.wechat.channel import WeChatChannel
 
         reminders = None if channels else app.reminder_runner()
-        channels.append(WeChatChannel(app.service, settings, reminders=reminders))
+        wechat = WeChatChannel(app.service, settings, reminders=reminders)
+        web.add(wechat.routes())
+        channels.append(wechat)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     started = []
+    await web.start()
     try:
         for channel in channels:
-            await channel.start()
+            await (
+                wechat.start(web) if wechat is not None and channel is wechat else channel.start()
+            )
             started.append(channel)
         await stopping.wait()
     finally:
         for channel in reversed(started):
             await channel.stop()
+        await web.stop()
 
 
 def _reminders(app: App, args: argparse.Namespace) -> tuple[list[str], bool]:

@@ -80,11 +80,19 @@ class Settings(BaseSettings):
             "WECHAT_ENCODING_AES_KEY", "NIANJIAN_WECHAT_ENCODING_AES_KEY"
         ),
     )
-    wechat_host: str = Field(
-        "0.0.0.0", validation_alias=AliasChoices("WECHAT_HOST", "NIANJIAN_WECHAT_HOST")
+    # The process's one web server (tornado): the WeChat callback and pages, /health, /metrics
+    # and the staff console. WECHAT_HOST / WECHAT_PORT / WECHAT_PUBLIC_URL are the older names.
+    web_host: str = Field(
+        "0.0.0.0",
+        validation_alias=AliasChoices(
+            "WEB_HOST", "NIANJIAN_WEB_HOST", "WECHAT_HOST", "NIANJIAN_WECHAT_HOST", "wechat_host"
+        ),
     )
-    wechat_port: int = Field(
-        8080, validation_alias=AliasChoices("WECHAT_PORT", "NIANJIAN_WECHAT_PORT")
+    web_port: int = Field(
+        8080,
+        validation_alias=AliasChoices(
+            "WEB_PORT", "NIANJIAN_WEB_PORT", "WECHAT_PORT", "NIANJIAN_WECHAT_PORT", "wechat_port"
+        ),
     )
     wechat_path: str = Field(
         "/wechat", validation_alias=AliasChoices("WECHAT_PATH", "NIANJIAN_WECHAT_PATH")
@@ -94,10 +102,18 @@ class Settings(BaseSettings):
         "https://api.weixin.qq.com/cgi-bin/",
         validation_alias=AliasChoices("WECHAT_API_BASE_URL", "NIANJIAN_WECHAT_API_BASE_URL"),
     )
-    # The public HTTPS address of this server (upload and download links are built on it);
-    # http://<host>:<port> when unset, which is only good for trying it out.
-    wechat_public_url: str | None = Field(
-        None, validation_alias=AliasChoices("WECHAT_PUBLIC_URL", "NIANJIAN_WECHAT_PUBLIC_URL")
+    # The public HTTPS address of this server, e.g. https://nianjian.example.org (upload,
+    # download and console sign-in links are built on it); http://<host>:<port> when unset,
+    # which is only good for trying it out.
+    public_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "PUBLIC_URL",
+            "NIANJIAN_PUBLIC_URL",
+            "WECHAT_PUBLIC_URL",
+            "NIANJIAN_WECHAT_PUBLIC_URL",
+            "wechat_public_url",
+        ),
     )
     # The template message for messages outside the 48-hour customer-service window, and
     # which of its fields get what ("field:title|text|time|hint", separated by commas).
@@ -118,6 +134,13 @@ class Settings(BaseSettings):
     # WeChat waits 5 s for a callback's answer: a passive reply only when the engine is done
     # within this many seconds, otherwise an empty acknowledgement and customer-service messages.
     wechat_reply_budget: float = 4.0
+
+    def web_origin(self, port: int | None = None) -> str:
+        """Where browsers reach the web server: the public URL, or this machine directly."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.web_host in ("", "0.0.0.0", "::") else self.web_host
+        return f"http://{host}:{self.web_port if port is None else port}"
 
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_app_id and self.wechat_app_secret and self.wechat_token)

@@ -20,13 +20,9 @@ import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import tornado.web
 import xmltodict
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
@@ -39,6 +35,7 @@ from bot.channels.wechat.links import LinkSigner, derive_secret
 from bot.channels.wechat.render import Lifetimes, Renderer, menu_press
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
+from bot.web import Route, WebServer, upload_limit
 from dialogs.replies import Event, FileIn, Start, Text, TextIn, to_payload
 from reminders.runner import Report, Runner
 from reminders.wakeup import ReminderWakeup
@@ -51,7 +48,6 @@ _REMEMBER = 60.0
 # How long the rest of a turn waits for the passive reply to be written out before following.
 _RESPONSE_WAIT = 5.0
 _VIEW_LIFETIME = timedelta(days=30)
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 @dataclass
@@ -100,7 +96,7 @@ class WeChatChannel:
             link_secret.get_secret_value().encode()
             if link_secret
             else derive_secret(secret.get_secret_value()),
-            self._base_url(settings.wechat_port),
+            self._base_url(settings.web_port),
         )
         lifetimes = Lifetimes(
             upload=timedelta(hours=settings.wechat_upload_link_hours),
@@ -119,37 +115,41 @@ class WeChatChannel:
         self.locks = ChatLocks()
         self._callbacks: dict[str, Callback] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: HTTPServer | None = None
-        self.port = settings.wechat_port
+        self._own_server: WebServer | None = None
+        self.port = settings.web_port
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def web_app(self) -> tornado.web.Application:
+    def routes(self) -> list[Route]:
         from bot.channels.wechat.server import routes
 
-        return tornado.web.Application(routes(self), template_path=str(TEMPLATES))
+        return routes(self)
 
-    async def start(self) -> None:
-        sockets = bind_sockets(self.settings.wechat_port, self.settings.wechat_host)
-        self.port = sockets[0].getsockname()[1]
+    async def start(self, web: WebServer | None = None) -> None:
+        """Serves on the process's web server when one is given (its routes were added and it
+        is running: `nianjian run`), otherwise on a server of its own."""
+        if web is None:
+            web = self._own_server = WebServer(
+                self.settings.web_host,
+                self.settings.web_port,
+                upload_limit(self.settings.max_upload_bytes),
+            )
+            web.add(self.routes())
+            await web.start()
+        self.port = web.port
         self.links.base_url = self._base_url(self.port)
-        # Room for the largest accepted upload plus the multipart envelope.
-        limit = self.settings.max_upload_bytes + 1024 * 1024
-        self._server = HTTPServer(self.web_app(), max_body_size=limit)
-        self._server.add_sockets(sockets)
         # Replies committed before a restart (or during an outage), reminders: out they go.
         self.spawn(self.sender.run_sweeper(self.sweep_interval))
         if self.reminders is not None:
             self.reminders.start()  # its first run is now: what fell due while down goes out
-        log.info("wechat callback listening on port %s at %s", self.port, self.path)
+        log.info("wechat callback served on port %s at %s", self.port, self.path)
 
     async def stop(self) -> None:
         if self.reminders is not None:
             await self.reminders.stop()
-        if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
+        if self._own_server is not None:
+            await self._own_server.stop()
+            self._own_server = None
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -168,10 +168,7 @@ class WeChatChannel:
                 self.spawn(self.sender.deliver(chat_id))
 
     def _base_url(self, port: int) -> str:
-        public = self.settings.wechat_public_url
-        host = self.settings.wechat_host
-        origin = public.rstrip("/") if public else f"http://{_display_host(host)}:{port}"
-        return origin + self.path
+        return self.settings.web_origin(port) + self.path
 
     # --- callbacks -----------------------------------------------------------------------------
 
@@ -332,7 +329,3 @@ def _dedupe_key(raw: dict[str, Any], openid: str) -> str:
     if msg_id and str(raw.get("MsgType", "")).lower() != "event":
         return f"msg:{msg_id}"
     return f"event:{openid}:{raw.get('CreateTime', '')}"
-
-
-def _display_host(host: str) -> str:
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -28,11 +29,14 @@ from bot.channels.wechat import texts
 from bot.channels.wechat.delivery import CHANNEL
 from bot.channels.wechat.links import FILE, UPLOAD, VIEW
 from bot.service import Incoming
+from bot.web import Route
 from dialogs.engine import STAMPED_FORM
 from dialogs.replies import ACCEPTED_TYPES, reply_text
 from dialogs.state import ConvState, Mode
 from storage.models import OutboxRow, ProcessedEventRow
 from storage.repository import ConversationRepository
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 if TYPE_CHECKING:
     from bot.channels.wechat.channel import WeChatChannel
@@ -49,7 +53,7 @@ _EXTENSIONS = {
 }
 
 
-def routes(channel: WeChatChannel) -> list[tuple[str, type[tornado.web.RequestHandler], Any]]:
+def routes(channel: WeChatChannel) -> list[Route]:
     args = {"channel": channel}
     base = channel.path.rstrip("/")
     return [
@@ -61,6 +65,9 @@ def routes(channel: WeChatChannel) -> list[tuple[str, type[tornado.web.RequestHa
 
 
 class _Handler(tornado.web.RequestHandler):
+    def get_template_path(self) -> str:
+        return str(TEMPLATES)
+
     def initialize(self, channel: WeChatChannel) -> None:
         self.channel = channel
 
