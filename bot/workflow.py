@@ -29,10 +29,11 @@ from dialogs.effects import (
     StampedFormReceived,
     SubmitFiling,
 )
-from dialogs.engine import STAMPED_FORM, step
+from dialogs.engine import step
 from dialogs.model import FileRef, Filing, Key
 from dialogs.replies import Button, Choice, Document, Reply, Start, Text
 from dialogs.review import Opened, QueueEntry, RequestEntry
+from dialogs.screens.locked import STAMPED_FORM
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from dialogs.submission import changes_between
