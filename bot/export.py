@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -59,9 +58,6 @@ from storage.accounts import (
 )
 from storage.models import FilingRow
 from storage.repository import FilingRepository
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_TYPE = "application/zip"
@@ -836,23 +832,4 @@ def form_for(form: FormSpec, year: int) -> FormSpec:
     return build_form(Cycle.for_year(year, help_line=form.cycle.help_line))
 
 
-def run_export(
-    app: App, year: int | None, out: Path | None, fmt: str | None
-) -> tuple[list[str], bool]:
-    """`nianjian export`: the association's own copy, mobile numbers in full."""
-    form = form_for(app.form, year or app.form.cycle.year)
-    with app.db.session() as session:
-        export = export_year(session, form, app.service.clock.now())
-    target = out or Path(export.filename if fmt != "csv" else export.filename.removesuffix(".xlsx"))
-    try:
-        written = write(export, target, fmt)
-    except ValueError as error:
-        return [f"✗ {error}"], False
-    lines = [WRITTEN.format(year=export.year, count=export.count, path=target)]
-    if len(written) > 1:
-        lines.extend(f"  {path.name}" for path in written)
-    return lines, True
-
-
 CSV_SUFFIX = "CSV 导出是每个工作表一个文件：请用 --out 目录 --format csv，或 --out 文件.zip。"
-WRITTEN = "已导出 {year} 年度 {count} 家企业的申报：{path}"
