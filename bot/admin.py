@@ -12,7 +12,8 @@ from bot.app import App
 from bot.export import export_year, form_for, write
 from bot.tables import read_table
 from dialogs.roster import RosterProblem, parse_rows
-from storage.accounts import EnterpriseRepository, InviteRepository, new_code
+from storage.enterprises import EnterpriseRepository
+from storage.invites import InviteRepository, new_code
 
 IMPORTED = "导入完成：新增 {created} 家，更新 {updated} 家。"
 PROBLEMS = "以下 {count} 行有问题，未导入（其余行已导入）："

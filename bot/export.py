@@ -48,16 +48,11 @@ from dialogs.parsing import Option
 from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
 from dialogs.view import SKIPPED, Status, View
 from dialogs.workdays import SHANGHAI
-from storage.accounts import (
-    APPROVED,
-    SUBMITTED,
-    Enterprise,
-    EnterpriseRepository,
-    Transition,
-    WorkflowRepository,
-)
+from storage.enterprises import Enterprise, EnterpriseRepository
 from storage.models import FilingRow
 from storage.repository import FilingRepository
+from storage.statuses import APPROVED, SUBMITTED
+from storage.workflow import Transition, WorkflowRepository
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_TYPE = "application/zip"

@@ -39,21 +39,14 @@ from dialogs.state import ConvState
 from dialogs.submission import changes_between
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI, add_working_days
-from storage.accounts import (
-    APPROVED,
-    DRAFT,
-    SUBMITTED,
-    EnterpriseRepository,
-    MemberRepository,
-    RequestRepository,
-    ReviewerRepository,
-    Transition,
-    WorkflowRepository,
-    filing_from_snapshot,
-    snapshot_of,
-)
+from storage.enterprises import EnterpriseRepository
 from storage.files import AttachmentStore
+from storage.members import MemberRepository
 from storage.repository import ConversationRepository, FilingRepository
+from storage.requests import RequestRepository
+from storage.reviewers import ReviewerRepository
+from storage.statuses import APPROVED, DRAFT, SUBMITTED
+from storage.workflow import Transition, WorkflowRepository, filing_from_snapshot, snapshot_of
 
 COMPLETE = "complete"
 REJECTED = "rejected"

@@ -26,15 +26,11 @@ from dialogs.replies import Document, TextIn, reply_text
 from dialogs.spec import FormSpec, Kind
 from dialogs.texts_review import STATUS
 from dialogs.view import View
-from storage.accounts import (
-    APPROVED,
-    SUBMITTED,
-    EnterpriseRepository,
-    WorkflowRepository,
-    snapshot_of,
-)
 from storage.db import Database
+from storage.enterprises import EnterpriseRepository
 from storage.repository import FilingRepository
+from storage.statuses import APPROVED, SUBMITTED
+from storage.workflow import WorkflowRepository, snapshot_of
 from tests import filing_script as script
 from tests.fakes import ENTERPRISE_A, ENTERPRISE_B, FrozenClock, fill_like_the_script, write_roster
 
