@@ -15,7 +15,8 @@ from datetime import datetime, time
 from sqlalchemy.orm import Session
 
 from bot.declaration import Fonts, declaration_pdf
-from bot.export import XLSX_TYPE, export_year, form_for
+from bot.export import export_year, form_for
+from bot.export_formats import XLSX_TYPE
 from bot.privacy import mask_mobile
 from dialogs import texts
 from dialogs import texts_review as tr

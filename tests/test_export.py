@@ -19,7 +19,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 from bot import cli
 from bot.admin import import_roster
 from bot.app import App, bootstrap
-from bot.export import AMOUNT_FORMAT, XLSX_TYPE, Export, csv_zip, export_year
+from bot.export import Export, export_year
+from bot.export_formats import AMOUNT_FORMAT, XLSX_TYPE, csv_zip
 from bot.settings import Settings
 from dialogs.model import FileRef, Filing, Key, SetAnswer, Value
 from dialogs.replies import Document, TextIn, reply_text
