@@ -50,9 +50,10 @@ from dialogs.cycle import Cycle
 from dialogs.engine import Outcome
 from dialogs.form import build_form
 from dialogs.replies import Choice, Event, FileRequest, Start, TextIn
-from storage.accounts import EnterpriseRepository, MemberRepository
 from storage.db import Database
+from storage.enterprises import EnterpriseRepository
 from storage.files import AttachmentStore
+from storage.members import MemberRepository
 from storage.messaging import ChannelChats
 from storage.migrate import upgrade
 from storage.repository import ConversationRepository, FilingRepository

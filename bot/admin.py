@@ -1,4 +1,5 @@
-"""What the association does from the command line: import the roster, issue invite codes."""
+"""What the association does from the command line: import the roster, issue invite codes,
+export a year's filings."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.app import App
+from bot.export import export_year, form_for, write
 from bot.tables import read_table
 from dialogs.roster import RosterProblem, parse_rows
-from storage.accounts import EnterpriseRepository, InviteRepository, new_code
+from storage.enterprises import EnterpriseRepository
+from storage.invites import InviteRepository, new_code
 
 IMPORTED = "导入完成：新增 {created} 家，更新 {updated} 家。"
 PROBLEMS = "以下 {count} 行有问题，未导入（其余行已导入）："
@@ -18,6 +21,7 @@ NO_SUCH_ENTERPRISE = "找不到统一社会信用代码为 {code} 的单位；�
 INVITE = "邀请码：{code}（{name}，有效期至 {until}，只能使用一次）"
 INVITE_LINK = "Telegram 邀请链接：https://t.me/{bot}?start={code}"
 INVITE_TYPE = "也可以在聊天中直接发送邀请码。"
+WRITTEN = "已导出 {year} 年度 {count} 家企业的申报：{path}"
 
 
 @dataclass
@@ -91,3 +95,21 @@ def bot_username(app: App) -> str | None:
         return asyncio.run(ask())
     except Exception:  # no network: the code alone still works
         return None
+
+
+def run_export(
+    app: App, year: int | None, out: Path | None, fmt: str | None
+) -> tuple[list[str], bool]:
+    """`nianjian export`: the association's own copy, mobile numbers in full."""
+    form = form_for(app.form, year or app.form.cycle.year)
+    with app.db.session() as session:
+        export = export_year(session, form, app.service.clock.now())
+    target = out or Path(export.filename if fmt != "csv" else export.filename.removesuffix(".xlsx"))
+    try:
+        written = write(export, target, fmt)
+    except ValueError as error:
+        return [f"✗ {error}"], False
+    lines = [WRITTEN.format(year=export.year, count=export.count, path=target)]
+    if len(written) > 1:
+        lines.extend(f"  {path.name}" for path in written)
+    return lines, True

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from bot import reminder_admin
-from bot.admin import import_roster, issue_invite
+from bot.admin import import_roster, issue_invite, run_export
 from bot.app import App, bootstrap, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
-from bot.export import form_for, run_export
+from bot.export import form_for
 from bot.preview import write_preview
 from bot.privacy import install_log_masking
 from bot.settings import Settings

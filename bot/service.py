@@ -65,21 +65,14 @@ from dialogs.state import ConvState
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI
 from reminders.views import ReminderViews, renewal_argument
-from storage.accounts import (
-    EnterpriseExists,
-    EnterpriseRepository,
-    InviteRepository,
-    MemberRepository,
-    RequestRepository,
-    ReviewerRepository,
-    WorkflowRepository,
-    new_code,
-)
 from storage.compose import IMAGE_TYPES, images_to_pdf
 from storage.db import Database
+from storage.enterprises import EnterpriseExists, EnterpriseRepository
 from storage.files import AttachmentRejected, AttachmentStore, is_xlsx
 from storage.filing_cache import FilingCache
+from storage.invites import InviteRepository, new_code
 from storage.last_year import Decoded, last_filed
+from storage.members import MemberRepository
 from storage.messaging import ChannelChats, EventLog, Outbox, OutboxItem
 from storage.repository import (
     AttachmentRepository,
@@ -87,6 +80,9 @@ from storage.repository import (
     FilingRepository,
     StaleAnswer,
 )
+from storage.requests import RequestRepository
+from storage.reviewers import ReviewerRepository
+from storage.workflow import WorkflowRepository
 
 log = logging.getLogger(__name__)
 

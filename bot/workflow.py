@@ -15,7 +15,8 @@ from datetime import datetime, time
 from sqlalchemy.orm import Session
 
 from bot.declaration import Fonts, declaration_pdf
-from bot.export import XLSX_TYPE, export_year, form_for
+from bot.export import export_year, form_for
+from bot.export_formats import XLSX_TYPE
 from bot.privacy import mask_mobile
 from dialogs import texts
 from dialogs import texts_review as tr
@@ -29,30 +30,24 @@ from dialogs.effects import (
     StampedFormReceived,
     SubmitFiling,
 )
-from dialogs.engine import STAMPED_FORM, step
+from dialogs.engine import step
 from dialogs.model import FileRef, Filing, Key
 from dialogs.replies import Button, Choice, Document, Reply, Start, Text
 from dialogs.review import Opened, QueueEntry, RequestEntry
+from dialogs.screens.locked import STAMPED_FORM
 from dialogs.spec import FormSpec
 from dialogs.state import ConvState
 from dialogs.submission import changes_between
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI, add_working_days
-from storage.accounts import (
-    APPROVED,
-    DRAFT,
-    SUBMITTED,
-    EnterpriseRepository,
-    MemberRepository,
-    RequestRepository,
-    ReviewerRepository,
-    Transition,
-    WorkflowRepository,
-    filing_from_snapshot,
-    snapshot_of,
-)
+from storage.enterprises import EnterpriseRepository
 from storage.files import AttachmentStore
+from storage.members import MemberRepository
 from storage.repository import ConversationRepository, FilingRepository
+from storage.requests import RequestRepository
+from storage.reviewers import ReviewerRepository
+from storage.statuses import APPROVED, DRAFT, SUBMITTED
+from storage.workflow import Transition, WorkflowRepository, filing_from_snapshot, snapshot_of
 
 COMPLETE = "complete"
 REJECTED = "rejected"

@@ -23,9 +23,9 @@ from dialogs.spec import (
     IndicatorSpec,
     Kind,
     Problem,
+    Reading,
     SectionSpec,
 )
-from dialogs.view import View
 
 WAN = "万元"
 
@@ -73,7 +73,7 @@ def _count(field_id: str, label: str, help_text: str = "") -> FieldSpec:
 
 
 def _in_year(what: str) -> FieldRule:
-    def rule(view: View, key: Key, value: Value) -> str | None:
+    def rule(view: Reading, key: Key, value: Value) -> str | None:
         if isinstance(value, date) and value.year != view.year:
             return f"{what}必须在 {view.year} 年内，您填写的是 {value.isoformat()}。"
         return None
@@ -85,7 +85,7 @@ def _in_year(what: str) -> FieldRule:
 
 
 def _not_above(parts: tuple[str, ...], whole: str, text: str, per_year: bool = False) -> Check:
-    def run(view: View) -> Iterator[Problem]:
+    def run(view: Reading) -> Iterator[Problem]:
         years = view.business_years if per_year else (0,)
         for year in years:
             keys = [Key(f, "", year) for f in (*parts, whole)]
@@ -107,7 +107,7 @@ def _n(value: Decimal) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{int(value):,}"
 
 
-def _project_dates(view: View) -> Iterator[Problem]:
+def _project_dates(view: Reading) -> Iterator[Problem]:
     for rid in totals.project_records(view):
         signed = view.get("project.contract_date", rid)
         accepted = view.get("project.acceptance_date", rid)
@@ -119,7 +119,7 @@ def _project_dates(view: View) -> Iterator[Problem]:
             )
 
 
-def _project_amounts(view: View) -> Iterator[Problem]:
+def _project_amounts(view: Reading) -> Iterator[Problem]:
     group = view.spec.group(totals.PROJECTS)
     for rid in totals.project_records(view):
         keys = view.record_keys(group, rid)
@@ -130,7 +130,7 @@ def _project_amounts(view: View) -> Iterator[Problem]:
             )
 
 
-def _duplicate_certificates(view: View) -> Iterator[Problem]:
+def _duplicate_certificates(view: Reading) -> Iterator[Problem]:
     seen: dict[tuple[str, str], str] = {}
     for rid in view.records(totals.HOLDERS):
         name, cert = view.get("holder.name", rid), view.get("holder.certificate", rid)
@@ -145,7 +145,7 @@ def _duplicate_certificates(view: View) -> Iterator[Problem]:
         seen[marker] = rid
 
 
-def _completion_service(view: View) -> Iterator[Problem]:
+def _completion_service(view: Reading) -> Iterator[Problem]:
     for year in view.cycle.window[:2]:
         keys = (Key("completion.service", "", year), Key("completion.contract", "", year))
         if all(view.filled(k) for k in keys):
@@ -161,14 +161,14 @@ def _completion_service(view: View) -> Iterator[Problem]:
 # --- section totals -------------------------------------------------------------------------
 
 
-def _indicator_line(view: View, indicator_id: str) -> tuple[str, str]:
+def _indicator_line(view: Reading, indicator_id: str) -> tuple[str, str]:
     from dialogs.indicators import evaluate
 
     result = evaluate(view, view.spec.indicator(indicator_id))
     return (result.spec.label, result.text)
 
 
-def _holders_totals(view: View) -> list[tuple[str, str]]:
+def _holders_totals(view: Reading) -> list[tuple[str, str]]:
     return [
         ("持证人员（不重复计人）", f"{totals.certified_people(view)} 人"),
         ("有效证书", f"{totals.certificate_count(view)} 本"),
@@ -176,11 +176,11 @@ def _holders_totals(view: View) -> list[tuple[str, str]]:
     ]
 
 
-def _personnel_totals(view: View) -> list[tuple[str, str]]:
+def _personnel_totals(view: Reading) -> list[tuple[str, str]]:
     return [_indicator_line(view, "technical_staff")]
 
 
-def _project_totals(view: View) -> list[tuple[str, str]]:
+def _project_totals(view: Reading) -> list[tuple[str, str]]:
     col = totals.column_totals(view)
     lines = [("项目数", f"{len(totals.project_records(view))} 个")]
     for fid in (*totals.SERVICE_FEES, *totals.OTHER_COSTS):
@@ -190,7 +190,7 @@ def _project_totals(view: View) -> list[tuple[str, str]]:
     return lines
 
 
-def _completion_totals(view: View) -> list[tuple[str, str]]:
+def _completion_totals(view: Reading) -> list[tuple[str, str]]:
     lines = []
     for row in totals.completion_rows(view):
         source = "（由项目汇总自动计算）" if row.computed else ""
@@ -206,13 +206,13 @@ def _completion_totals(view: View) -> list[tuple[str, str]]:
     return lines
 
 
-def _innovation_totals(view: View) -> list[tuple[str, str]]:
+def _innovation_totals(view: Reading) -> list[tuple[str, str]]:
     if view.get("innovation.has_items") is not True:
         return []
     return [("创新成果", f"{len(view.records(totals.INNOVATIONS))} 项")]
 
 
-def _attachment_totals(view: View) -> list[tuple[str, str]]:
+def _attachment_totals(view: Reading) -> list[tuple[str, str]]:
     need = totals.largest_projects(view, view.cycle.project_files_required)
     projects = totals.project_records(view)
     if len(projects) > view.cycle.project_files_required:
@@ -226,33 +226,33 @@ def _attachment_totals(view: View) -> list[tuple[str, str]]:
     return []
 
 
-def _project_file_required(view: View, key: Key) -> bool:
+def _project_file_required(view: Reading, key: Key) -> bool:
     projects = totals.project_records(view)
     limit = view.cycle.project_files_required
     return len(projects) <= limit or key.record in totals.largest_projects(view, limit)
 
 
-def _describe_project(view: View, rid: str) -> str:
+def _describe_project(view: Reading, rid: str) -> str:
     name = view.get("project.name", rid) or "（未填写名称）"
     merged = "（合并填报）" if view.get("project.merged", rid) is True else ""
     return f"{name}{merged}，合同金额 {totals.contract_amount(view, rid):,.2f} 万元"
 
 
-def _project_record_totals(view: View, rid: str) -> list[tuple[str, str]]:
+def _project_record_totals(view: Reading, rid: str) -> list[tuple[str, str]]:
     return [
         ("软件和信息技术服务费合计（自动计算）", f"{totals.service_total(view, rid):,.2f} 万元"),
         ("合同金额（自动计算）", f"{totals.contract_amount(view, rid):,.2f} 万元"),
     ]
 
 
-def _describe_holder(view: View, rid: str) -> str:
+def _describe_holder(view: Reading, rid: str) -> str:
     name = view.get("holder.name", rid) or "（未填写姓名）"
     cert = view.get("holder.certificate", rid)
     cert_name = catalog.BY_ID[cert].name if isinstance(cert, str) and cert in catalog.BY_ID else ""
     return f"{name} {cert_name}".strip()
 
 
-def _describe_innovation(view: View, rid: str) -> str:
+def _describe_innovation(view: Reading, rid: str) -> str:
     kind = view.display(Key("innovation.type", rid))
     return f"{kind}：{view.get('innovation.name', rid) or '（未填写名称）'}"
 

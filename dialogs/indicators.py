@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dialogs.spec import IndicatorSpec
-from dialogs.view import View
+from dialogs.spec import IndicatorSpec, Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,7 @@ class IndicatorResult:
         return f"{shown}，低于参考指标（≥ {need}）⚠ 仅提示，不影响提交"
 
 
-def evaluate(view: View, spec: IndicatorSpec) -> IndicatorResult:
+def evaluate(view: Reading, spec: IndicatorSpec) -> IndicatorResult:
     value = spec.measure(view)
     grade = view.grade
     if grade is None:
@@ -43,5 +42,5 @@ def evaluate(view: View, spec: IndicatorSpec) -> IndicatorResult:
     return IndicatorResult(spec, value, threshold, value >= threshold)
 
 
-def evaluate_all(view: View) -> list[IndicatorResult]:
+def evaluate_all(view: Reading) -> list[IndicatorResult]:
     return [evaluate(view, spec) for spec in view.spec.indicators]

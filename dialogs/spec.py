@@ -6,19 +6,18 @@ and (later) the PDF and review screens all read the same declaration.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 from dialogs.cycle import Cycle, Grade
 from dialogs.model import Key, Value
 from dialogs.parsing import Option
 
-if TYPE_CHECKING:
-    from dialogs.view import View
+T = TypeVar("T")
 
 
 class Kind(StrEnum):
@@ -36,9 +35,36 @@ class Kind(StrEnum):
     FILE = "file"
 
 
-Condition = Callable[["View"], bool]
+class Reading(Protocol):
+    """What the form's own functions (conditions, rules, checks, totals, indicators) are
+    given: one filing read through this form. `dialogs.view.View` is the one there is; the
+    spec names only what those functions read, so it needs nothing of the view."""
+
+    @property
+    def spec(self) -> FormSpec: ...
+    @property
+    def cycle(self) -> Cycle: ...
+    @property
+    def year(self) -> int: ...
+    @property
+    def grade(self) -> Grade | None: ...
+    @property
+    def business_years(self) -> tuple[int, ...]: ...
+    def get(self, field_id: str, record: str = "", year: int = 0) -> Value | None: ...
+    def num(self, field_id: str, record: str = "", year: int = 0) -> Decimal: ...
+    def answered(self, key: Key) -> bool: ...
+    def filled(self, key: Key) -> bool: ...
+    def records(self, group: str) -> tuple[str, ...]: ...
+    def record_keys(self, group: GroupSpec, record: str) -> list[Key]: ...
+    def label(self, key: Key) -> str: ...
+    def display(self, key: Key) -> str: ...
+    def describe_record(self, group: GroupSpec, record: str) -> str: ...
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T: ...
+
+
+Condition = Callable[[Reading], bool]
 # A rule on a single answer, given the rest of the filing; returns a Chinese reason or None.
-FieldRule = Callable[["View", Key, Value], str | None]
+FieldRule = Callable[[Reading, Key, Value], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +82,7 @@ class FieldSpec:
     # Expand into one answer per record of this group (e.g. one contract file per project).
     for_records: str = ""
     # Overrides `required` per expanded key (e.g. only the ten largest projects need a file).
-    required_when: Callable[[View, Key], bool] | None = None
+    required_when: Callable[[Reading, Key], bool] | None = None
     rules: tuple[FieldRule, ...] = ()
     max_len: int = 200
     # Lower and upper bound for YEAR answers, relative to the inspection year.
@@ -73,9 +99,9 @@ class GroupSpec:
     fields: tuple[FieldSpec, ...]
     min_records: int = 1
     applies: Condition | None = None
-    describe: Callable[[View, str], str] | None = None
+    describe: Callable[[Reading, str], str] | None = None
     # Computed values of one record, shown after it is saved (e.g. a project's contract amount).
-    totals: Callable[[View, str], list[tuple[str, str]]] | None = None
+    totals: Callable[[Reading, str], list[tuple[str, str]]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +115,7 @@ class Problem:
 @dataclass(frozen=True, slots=True)
 class Check:
     fields: frozenset[str]
-    run: Callable[[View], Iterator[Problem]]
+    run: Callable[[Reading], Iterator[Problem]]
     # Whether an answer that breaks the check is refused when typed; otherwise the problem
     # is only reported in the summary (e.g. a project whose amounts are all zero).
     at_answer: bool = True
@@ -103,7 +129,7 @@ class IndicatorSpec:
     label: str
     unit: str
     thresholds: dict[Grade, int | None] | dict[Grade, Decimal | None]
-    measure: Callable[[View], Decimal | int]
+    measure: Callable[[Reading], Decimal | int]
 
 
 Item = FieldSpec | GroupSpec
@@ -117,9 +143,9 @@ class SectionSpec:
     items: tuple[Item, ...]
     intro: str = ""
     # Scalar fields are asked once per year of this list (year-major), e.g. business figures.
-    years: Callable[[View], Sequence[int]] | None = None
+    years: Callable[[Reading], Sequence[int]] | None = None
     checks: tuple[Check, ...] = ()
-    totals: Callable[[View], list[tuple[str, str]]] | None = None
+    totals: Callable[[Reading], list[tuple[str, str]]] | None = None
     indicators: tuple[str, ...] = ()
 
     @property

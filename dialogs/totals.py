@@ -8,7 +8,8 @@ from datetime import date
 from decimal import Decimal
 
 from dialogs import catalog
-from dialogs.view import SKIPPED, View
+from dialogs.spec import Reading
+from dialogs.view import SKIPPED
 
 SERVICE_FEES: tuple[str, ...] = (
     "project.fee_software",
@@ -29,12 +30,12 @@ HOLDERS = "holders"
 INNOVATIONS = "innovations"
 
 
-def service_total(view: View, record: str) -> Decimal:
+def service_total(view: Reading, record: str) -> Decimal:
     """软件和信息技术服务费合计 = the six service fees."""
     return sum((view.num(f, record) for f in SERVICE_FEES), Decimal(0))
 
 
-def contract_amount(view: View, record: str) -> Decimal:
+def contract_amount(view: Reading, record: str) -> Decimal:
     """合同金额 = service-fee total + self-made hardware, purchased hardware/software, other."""
     return view.memo(
         ("contract", record),
@@ -45,13 +46,13 @@ def contract_amount(view: View, record: str) -> Decimal:
     )
 
 
-def project_records(view: View) -> tuple[str, ...]:
+def project_records(view: Reading) -> tuple[str, ...]:
     if view.get("projects.has_projects") is False:
         return ()
     return view.records(PROJECTS)
 
 
-def column_totals(view: View) -> dict[str, Decimal]:
+def column_totals(view: Reading) -> dict[str, Decimal]:
     """Column totals of the project summary, keyed by field id plus the two computed columns."""
     totals = {f: Decimal(0) for f in (*SERVICE_FEES, *OTHER_COSTS)}
     totals["service_total"] = Decimal(0)
@@ -64,7 +65,7 @@ def column_totals(view: View) -> dict[str, Decimal]:
     return totals
 
 
-def largest_projects(view: View, count: int) -> tuple[str, ...]:
+def largest_projects(view: Reading, count: int) -> tuple[str, ...]:
     """The projects with the largest contract amounts (ties keep the order of entry)."""
 
     def compute() -> tuple[str, ...]:
@@ -83,7 +84,7 @@ class CompletionRow:
     computed: bool  # the inspection year comes from the project summary
 
 
-def completion_rows(view: View) -> list[CompletionRow]:
+def completion_rows(view: Reading) -> list[CompletionRow]:
     rows = []
     for year in view.cycle.window:
         if year == view.year:
@@ -110,7 +111,7 @@ def completion_rows(view: View) -> list[CompletionRow]:
     return rows
 
 
-def three_year_total(view: View) -> Decimal:
+def three_year_total(view: Reading) -> Decimal:
     """三年系统集成项目总值: contract value over the completion table's three years."""
     return sum((row.contract for row in completion_rows(view)), Decimal(0))
 
@@ -120,7 +121,7 @@ def person_key(name: str) -> str:
     return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
-def certificate_valid(view: View, record: str) -> bool:
+def certificate_valid(view: Reading, record: str) -> bool:
     """A certificate counts when it is in the catalog and, if it has an end date, still valid
     at the end of the inspection year."""
     cert = view.get("holder.certificate", record)
@@ -130,7 +131,7 @@ def certificate_valid(view: View, record: str) -> bool:
     return not isinstance(until, date) or until >= date(view.year, 12, 31)
 
 
-def certified_people(view: View) -> int:
+def certified_people(view: Reading) -> int:
     """持证人员总数: distinct people holding at least one valid certificate."""
     people = set()
     for rid in view.records(HOLDERS):
@@ -140,5 +141,5 @@ def certified_people(view: View) -> int:
     return len(people)
 
 
-def certificate_count(view: View) -> int:
+def certificate_count(view: Reading) -> int:
     return sum(1 for rid in view.records(HOLDERS) if certificate_valid(view, rid))

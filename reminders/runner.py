@@ -40,7 +40,6 @@ from reminders.due import (
 )
 from reminders.render import enterprise_message, review_message
 from reminders.schedule import Schedule
-from storage.accounts import ReviewerRepository
 from storage.db import Database
 from storage.messaging import ChannelChats, Outbox
 from storage.reminders import (
@@ -54,6 +53,7 @@ from storage.reminders import (
     ReminderRepository,
 )
 from storage.repository import FilingRepository
+from storage.reviewers import ReviewerRepository
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from reminders.due import FILED, LOOKAHEAD, Kind, end_of, plan, upcoming
 from reminders.render import OVERVIEW, RENEWAL_DONE, describe, when
 from reminders.runner import load_facts
 from reminders.schedule import Schedule
-from storage.accounts import EnterpriseRepository
+from storage.enterprises import EnterpriseRepository
 from storage.reminders import SENT, ReminderRepository
 
 _RENEWAL_WORDS = ("续证已办理", "/renewal_done", "续证已完成", "已续证", "续证完成")

@@ -9,9 +9,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dialogs.model import Filing
-from storage.accounts import WorkflowRepository, filing_from_snapshot
 from storage.models import FilingRow
 from storage.prepared import Prepared
+from storage.workflow import WorkflowRepository, filing_from_snapshot
 
 # A filing counts as filed once submitted; approval or completion only confirm it.
 FILED = frozenset({"submitted", "approved", "complete"})

@@ -319,7 +319,7 @@ class FilingVersionRow(Base):
         ForeignKey("filings.id", ondelete="CASCADE"), primary_key=True
     )
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    snapshot: Mapped[str] = mapped_column(Text)  # JSON, see storage.accounts.snapshot_of
+    snapshot: Mapped[str] = mapped_column(Text)  # JSON, see storage.workflow.snapshot_of
     submitted_at: Mapped[datetime]
     submitted_by: Mapped[str] = mapped_column(String(90))
 

@@ -7,6 +7,7 @@ so a batch of changes is written completely or, when any of it is refused, not a
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -658,3 +659,16 @@ class AttachmentRepository:
             select(AttachmentRow.sha256).where(AttachmentRow.sha256 == sha256)
         )
         return found is not None
+
+
+def _fit(what: str, value: str, limit: int) -> str:
+    # PostgreSQL refuses an over-long VARCHAR and SQLite stores it: refuse on both.
+    if len(value) > limit:
+        raise UnstorableValue(f"{what}: longer than {limit} characters")
+    return value
+
+
+def _normalize_code(text: str) -> str:
+    """Credit codes and invite codes as typed: full-width forms, spaces, lower case."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in folded if not ch.isspace() and ch != "-").upper()

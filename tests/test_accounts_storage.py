@@ -27,25 +27,16 @@ from dialogs.model import (
     Value,
 )
 from dialogs.roster import PriorYear, RosterEntry
-from storage.accounts import (
-    INVITE_ALPHABET,
-    EnterpriseExists,
-    EnterpriseNotFound,
-    EnterpriseRepository,
-    InviteRepository,
-    MemberRepository,
-    RequestRepository,
-    ReviewerRepository,
-    StatusConflict,
-    WorkflowRepository,
-    filing_from_snapshot,
-    new_code,
-    snapshot_of,
-)
 from storage.db import Database, make_engine
+from storage.enterprises import EnterpriseExists, EnterpriseNotFound, EnterpriseRepository
+from storage.invites import INVITE_ALPHABET, InviteRepository, new_code
+from storage.members import MemberRepository
 from storage.migrate import current_revision, downgrade, upgrade
 from storage.models import EnterpriseRow, FilingRow
 from storage.repository import FilingNotFound, FilingRepository, ReadOnlyAnswer, UnstorableValue
+from storage.requests import RequestRepository
+from storage.reviewers import ReviewerRepository
+from storage.workflow import StatusConflict, WorkflowRepository, filing_from_snapshot, snapshot_of
 from tests.fakes import schema_diff
 
 NOW = datetime(2025, 11, 27, 8, 30, tzinfo=UTC)

@@ -19,22 +19,19 @@ from openpyxl.worksheet.worksheet import Worksheet
 from bot import cli
 from bot.admin import import_roster
 from bot.app import App, bootstrap
-from bot.export import AMOUNT_FORMAT, XLSX_TYPE, Export, csv_zip, export_year
+from bot.export import Export, export_year
+from bot.export_formats import AMOUNT_FORMAT, XLSX_TYPE, csv_zip
 from bot.settings import Settings
 from dialogs.model import FileRef, Filing, Key, SetAnswer, Value
 from dialogs.replies import Document, TextIn, reply_text
 from dialogs.spec import FormSpec, Kind
 from dialogs.texts_review import STATUS
 from dialogs.view import View
-from storage.accounts import (
-    APPROVED,
-    SUBMITTED,
-    EnterpriseRepository,
-    WorkflowRepository,
-    snapshot_of,
-)
 from storage.db import Database
+from storage.enterprises import EnterpriseRepository
 from storage.repository import FilingRepository
+from storage.statuses import APPROVED, SUBMITTED
+from storage.workflow import WorkflowRepository, snapshot_of
 from tests import filing_script as script
 from tests.fakes import ENTERPRISE_A, ENTERPRISE_B, FrozenClock, fill_like_the_script, write_roster
 

@@ -17,8 +17,9 @@ from dialogs.model import Key, SetAnswer
 from dialogs.replies import Start, TextIn, reply_text
 from dialogs.state import ConvState
 from dialogs.view import View
-from storage.accounts import EnterpriseRepository, MemberRepository
 from storage.db import Database
+from storage.enterprises import EnterpriseRepository
+from storage.members import MemberRepository
 from storage.messaging import Outbox
 from storage.repository import ConversationRepository, FilingRepository
 from tests.fakes import ENTERPRISE_A, make_service

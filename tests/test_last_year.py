@@ -17,17 +17,13 @@ from dialogs.model import Filing, Key, Source
 from dialogs.replies import Choice, Reply, Start, TextIn, reply_text
 from dialogs.roster import RosterEntry
 from dialogs.view import SKIPPED, View
-from storage.accounts import (
-    EnterpriseRepository,
-    InviteRepository,
-    MemberRepository,
-    WorkflowRepository,
-    new_code,
-    snapshot_of,
-)
 from storage.db import Database
+from storage.enterprises import EnterpriseRepository
+from storage.invites import InviteRepository, new_code
 from storage.last_year import last_filed
+from storage.members import MemberRepository
 from storage.repository import FilingRepository
+from storage.workflow import WorkflowRepository, snapshot_of
 from tests.fakes import CODE_A, ENTERPRISE_A, FrozenClock, fill_like_the_script, make_service
 
 FORM_2026 = build_form(Cycle.for_year(2026))

@@ -18,8 +18,8 @@ from bot.service import Press
 from bot.settings import Settings
 from dialogs.replies import Choice, Reply, Start, TextIn, from_payload, reply_text
 from reminders.runner import Report
-from storage.accounts import MemberRepository
 from storage.db import Database
+from storage.members import MemberRepository
 from storage.messaging import ChannelChats, Outbox
 from storage.reminders import ReminderRepository
 from tests.fakes import ENTERPRISE_A, FrozenClock, fill_like_the_script, write_roster

@@ -47,8 +47,9 @@ from dialogs.form import build_form
 from dialogs.model import Key, Value
 from dialogs.replies import Event, Start, TextIn, reply_text
 from dialogs.state import ConvState, Mode
-from storage.accounts import EnterpriseRepository, InviteRepository, new_code
 from storage.db import Database
+from storage.enterprises import EnterpriseRepository
+from storage.invites import InviteRepository, new_code
 from storage.messaging import Outbox
 from storage.migrate import upgrade
 from storage.repository import ConversationRepository, FilingRepository

@@ -25,8 +25,8 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.channels.locks import ChatLocks
 from bot.channels.telegram.inbox import DurableBot, DurableQueue, UpdatesRequest
-from bot.channels.telegram.locks import ChatLocks
 from bot.channels.telegram.render import (
     PRESSED,
     STALE_BUTTON,

@@ -20,7 +20,7 @@ from aiolimiter import AsyncLimiter
 from telegram import Bot, InputFile, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.channels.telegram.locks import ChatLocks
+from bot.channels.locks import ChatLocks
 from bot.channels.telegram.render import FILE_HINT, keyboard, split_text
 from bot.clock import Clock
 from storage.db import Database

@@ -27,7 +27,7 @@ from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 
-from bot.channels.telegram.locks import ChatLocks
+from bot.channels.locks import ChatLocks
 from bot.channels.wechat import texts
 from bot.channels.wechat.api import ApiError, WeChatApi
 from bot.channels.wechat.delivery import CHANNEL, TemplateConfig, WeChatSender

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.channels.telegram.locks import ChatLocks
+from bot.channels.locks import ChatLocks
 from bot.channels.wechat import texts
 from bot.channels.wechat.api import ApiError, Failure, WeChatApi
 from bot.channels.wechat.render import Rendered, Renderer, summary_line

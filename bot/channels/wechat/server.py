@@ -30,8 +30,8 @@ from bot.channels.wechat.delivery import CHANNEL
 from bot.channels.wechat.links import FILE, UPLOAD, VIEW
 from bot.service import Incoming
 from bot.web import Route
-from dialogs.engine import STAMPED_FORM
 from dialogs.replies import ACCEPTED_TYPES, reply_text
+from dialogs.screens.locked import STAMPED_FORM
 from dialogs.state import ConvState, Mode
 from storage.models import OutboxRow, ProcessedEventRow
 from storage.repository import ConversationRepository

@@ -1,0 +1,246 @@
+"""The question screen (`Mode.ASK`): one answer at (field, record, year), typed or uploaded."""
+
+from __future__ import annotations
+
+from dialogs import last_year, texts
+from dialogs.answers import Invalid, parse_answer
+from dialogs.commands import Command
+from dialogs.model import AddRecord, Change, Key, SetAnswer, Source
+from dialogs.replies import Button, Choice, FileIn, FileRequest, Reply, Text
+from dialogs.screens import carry, spreadsheet
+from dialogs.screens.base import Outcome, Screen, Turn
+from dialogs.spec import FieldSpec, Kind, SectionSpec
+from dialogs.state import ConvState, Mode
+from dialogs.view import SKIPPED, file_size
+
+CARRY = carry.CARRY
+
+
+def ask(
+    turn: Turn,
+    key: Key,
+    section: SectionSpec,
+    *,
+    state: ConvState | None = None,
+    editing: bool = False,
+) -> Outcome:
+    spec = turn.form.field(key.field)
+    keeps = state is not None and (state.editing or state.back_to == CARRY)
+    back_to = state.back_to if state is not None and keeps else ""
+    editing = editing or bool(state is not None and state.editing)
+    new_state = asking(turn, key, section.id, editing=editing, back_to=back_to)
+    return turn.done(new_state, question(turn, key, spec, section, carry=back_to == CARRY))
+
+
+def asking(turn: Turn, key: Key, section_id: str, *, editing: bool, back_to: str) -> ConvState:
+    current = turn.filing.answers.get(key)
+    seen = current.revision if current is not None else 0
+    return ConvState().asking(key, section_id, editing=editing, back_to=back_to, seen=seen)
+
+
+def changed_meanwhile(turn: Turn, state: ConvState, key: Key) -> bool:
+    """Another contact answered or changed this since it was shown here."""
+    current = turn.filing.answers.get(key)
+    return (current.revision if current is not None else 0) != state.seen
+
+
+def question(
+    turn: Turn, key: Key, spec: FieldSpec, section: SectionSpec, *, carry: bool = False
+) -> Reply:
+    lines = [progress_line(turn, key, section)]
+    unit = f"（{spec.unit}）" if spec.unit else ""
+    label = turn.view.label(key)
+    if spec.kind is Kind.FILE:
+        lines.append(texts.ASK_FILE.format(label=label))
+    elif spec.kind in (Kind.CHOICE, Kind.YESNO):
+        lines.append(texts.ASK_CHOICE.format(label=label))
+    else:
+        lines.append(texts.ASK.format(label=label, unit=unit))
+    if spec.help:
+        lines.append(spec.help)
+    if not turn.view.required(spec, key):
+        lines.append(texts.OPTIONAL_HINT)
+    buttons: list[Button] = []
+    if spec.kind is Kind.CHOICE:
+        buttons.extend(Button(o.label, str(i)) for i, o in enumerate(spec.options, 1))
+    elif spec.kind is Kind.YESNO:
+        buttons.extend((Button("是", "是"), Button("否", "否")))
+    elif spec.example and spec.kind is not Kind.FILE:
+        lines.append(texts.EXAMPLE.format(example=spec.example))
+    if turn.view.answered(key):
+        lines.append(texts.CURRENT_VALUE.format(value=turn.view.display(key)))
+        buttons.append(Button(texts.BTN_KEEP, "保留"))
+        if spec.kind is Kind.FILE and turn.view.filled(key) and not turn.view.required(spec, key):
+            buttons.append(Button(texts.BTN_REMOVE_FILE, "移除"))
+    else:
+        carried = last_year.default(turn.view, key, records=carry)
+        if carried is not None:
+            shown = turn.view.format_value(spec, carried)
+            lines.append(texts.CARRY_DEFAULT.format(value=shown))
+            buttons.append(Button(texts.BTN_CARRY_KEEP, "保留"))
+        if not turn.view.required(spec, key):
+            buttons.append(Button(texts.BTN_SKIP, "跳过"))
+    if spreadsheet.offers_import(turn, key):
+        buttons.append(Button(texts.BTN_IMPORT, "表格导入"))
+    text = turn.lead("\n".join(lines))
+    if spec.kind is Kind.FILE:
+        return FileRequest(text, str(key), label, tuple(buttons))
+    if not buttons:
+        return Text(text)
+    return Choice(text, tuple(buttons), free_text=spec.kind not in (Kind.CHOICE, Kind.YESNO))
+
+
+def progress_line(turn: Turn, key: Key, section: SectionSpec) -> str:
+    percent = turn.view.progress()
+    group = turn.form.group_of(key.field)
+    if group is not None:
+        keys = [Key(f.id, key.record) for f in group.fields if turn.view.applies(f)]
+        record = turn.view.describe_record(group, key.record).split("：")[0]
+        return texts.PROGRESS_RECORD.format(
+            section=section.heading,
+            record=record,
+            step=keys.index(key) + 1 if key in keys else 1,
+            steps=len(keys),
+            percent=percent,
+        )
+    steps = [k for k in turn.view.steps(section) if turn.form.group_of(k.field) is None]
+    return texts.PROGRESS.format(
+        section=section.heading,
+        step=steps.index(key) + 1 if key in steps else 1,
+        steps=max(len(steps), 1),
+        percent=percent,
+    )
+
+
+def answer(turn: Turn, state: ConvState, raw: str, command: Command | None) -> Outcome:
+    key = state.key
+    spec = turn.form.field(key.field)
+    section = turn.form.section_of(key.field)
+    label = turn.view.label(key)
+    current = turn.filing.answers.get(key)
+    if read_only(turn, key):
+        return advance(turn, state, key)
+    if command is Command.KEEP:
+        carried = last_year.default(turn.view, key, records=state.back_to == CARRY)
+        if current is None and carried is not None:
+            store(turn, key, carried)
+            turn.note(texts.CARRIED.format(label=label, value=turn.view.display(key)))
+            return advance(turn, state, key)
+        if current is None:
+            turn.note(texts.NOTHING_TO_KEEP.format(label=label))
+            return ask(turn, key, section, state=state)
+        turn.note(texts.KEPT.format(label=label))
+        return advance(turn, state, key)
+    if command is Command.SKIP:
+        if current is not None:
+            turn.note(texts.KEPT.format(label=label))
+            return advance(turn, state, key)
+        if turn.view.required(spec, key):
+            turn.note(texts.REQUIRED_NO_SKIP.format(label=label))
+            return ask(turn, key, section, state=state)
+        store(turn, key, SKIPPED)
+        turn.note(texts.SKIPPED.format(label=label))
+        return advance(turn, state, key)
+    if spec.kind is Kind.FILE:
+        if command is Command.REMOVE and current is not None:
+            return remove_file(turn, state, key, spec)
+        turn.note(texts.NEED_FILE)
+        return ask(turn, key, section, state=state)
+    result = parse_answer(turn.view, spec, key, raw)
+    if isinstance(result, Invalid) and command is Command.IMPORT:
+        # "表格导入" typed outside the project section, and no answer here: say where.
+        turn.note(texts.IMPORT_ELSEWHERE.format(section=spreadsheet.import_section(turn).heading))
+        return ask(turn, key, section, state=state)
+    if isinstance(result, Invalid):
+        turn.note(texts.ERROR.format(reason=result.reason, example=result.example))
+        return ask(turn, key, section, state=state)
+    if changed_meanwhile(turn, state, key):
+        turn.note(texts.CHANGED_MEANWHILE.format(label=label, value=turn.view.display(key)))
+        return ask(turn, key, section, state=state)
+    store(turn, key, result)
+    template = texts.CHANGED if state.editing else texts.SAVED
+    turn.note(template.format(label=label, value=turn.view.display(key)))
+    return advance(turn, state, key)
+
+
+def store(turn: Turn, key: Key, value: object) -> None:
+    group = turn.form.group_of(key.field)
+    changes: list[Change] = []
+    if group is not None and key.record not in turn.view.records(group.id):
+        changes.append(AddRecord(group.id, key.record))
+    changes.append(SetAnswer(key, value, turn.filing.get(key)))  # type: ignore[arg-type]
+    turn.change(*changes)
+
+
+def receive_file(turn: Turn, state: ConvState, event: FileIn) -> Outcome:
+    spec = turn.form.field(state.field) if state.mode is Mode.ASK and state.field else None
+    if spec is None or spec.kind is not Kind.FILE:
+        turn.note(texts.FILE_NOT_EXPECTED)
+        return turn.resume(state)
+    key = state.key
+    if read_only(turn, key):
+        return advance(turn, state, key)
+    if event.ref is None:
+        turn.note(texts.FILE_REJECTED.format(reason=event.rejected))
+        return ask(turn, key, turn.form.section_of(key.field), state=state)
+    if changed_meanwhile(turn, state, key):
+        label = turn.view.label(key)
+        turn.note(texts.CHANGED_MEANWHILE.format(label=label, value=turn.view.display(key)))
+        return ask(turn, key, turn.form.section_of(key.field), state=state)
+    store(turn, key, event.ref)
+    turn.note(
+        texts.FILE_SAVED.format(
+            name=event.ref.name, size=file_size(event.ref.size), label=turn.view.label(key)
+        )
+    )
+    return advance(turn, state, key)
+
+
+def remove_file(turn: Turn, state: ConvState, key: Key, spec: FieldSpec) -> Outcome:
+    """An optional file can be taken out again; a required one only replaced."""
+    label = turn.view.label(key)
+    if turn.view.required(spec, key):
+        turn.note(texts.FILE_REQUIRED.format(label=label))
+        return ask(turn, key, turn.form.section_of(key.field), state=state)
+    store(turn, key, SKIPPED)
+    turn.note(texts.FILE_REMOVED.format(label=label))
+    return advance(turn, state, key)
+
+
+def read_only(turn: Turn, key: Key) -> bool:
+    """Roster-imported answers are the association's: shown, never overwritten."""
+    current = turn.filing.answers.get(key)
+    if current is None or current.source is not Source.ROSTER:
+        return False
+    turn.note(
+        texts.READ_ONLY.format(label=turn.view.label(key), help_line=turn.form.cycle.help_line)
+    )
+    return True
+
+
+def advance(turn: Turn, state: ConvState, key: Key) -> Outcome:
+    section = turn.form.section_of(key.field)
+    group = turn.form.group_of(key.field)
+    if state.back_to == CARRY and group is not None:
+        for k in turn.view.record_keys(group, key.record):
+            if not turn.view.answered(k):
+                return carry.ask_carried(turn, k, section)
+        return carry.carry_next(turn, section.id, last_year.last_year_record(key.record))
+    if state.editing:
+        if state.back_to == "record" and key.record in turn.view.records_of_field(key.field):
+            return turn.show(ConvState().at(Mode.RECORD, section.id, record=key.record))
+        return turn.show(ConvState().at(Mode.SUMMARY, section.id))
+    group = turn.form.group_of(key.field)
+    if group is not None:
+        for k in turn.view.record_keys(group, key.record):
+            if not turn.view.answered(k):
+                return ask(turn, k, section)
+        return turn.show(ConvState().at(Mode.AFTER_RECORD, section.id, record=key.record))
+    return turn.walk(section.id)
+
+
+def _show(turn: Turn, state: ConvState) -> Outcome:
+    return ask(turn, state.key, turn.form.section_of(state.field), state=state)
+
+
+SCREEN = Screen(Mode.ASK, show=_show, handle=answer, receive_file=receive_file)
