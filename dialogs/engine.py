@@ -782,7 +782,7 @@ class _Turn:
                 return self.submit_check()
             version = self.filing.version + 1
             self.effects.append(SubmitFiling(version))
-            expected = add_working_days(self.local_today(), 1)
+            expected = add_working_days(self.local_today(), 1, self.form.cycle.calendar)
             text = texts.SUBMITTED.format(version=version, expected=chinese_date(expected))
             return self.done(ConvState(), Text(self.lead(text)))
         self.note(texts.NOT_AN_OPTION)
@@ -796,7 +796,7 @@ class _Turn:
         filing = self.filing
         if filing.status == "submitted":
             submitted = (filing.submitted_at or self.now).astimezone(SHANGHAI).date()
-            expected = chinese_date(add_working_days(submitted, 1))
+            expected = chinese_date(add_working_days(submitted, 1, self.form.cycle.calendar))
             text = texts.LOCKED_SUBMITTED.format(version=filing.version, expected=expected)
             progress = texts.OVERVIEW_HEAD.format(percent=self.view.progress())
             return self.done(state, Text(f"{text}\n\n{progress}"))
