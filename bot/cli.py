@@ -118,7 +118,8 @@ def _cycle(settings: Settings, args: argparse.Namespace) -> int:
         print("\n".join(report.lines))
         return 1 if report.blocking else 0
     if args.year is None:
-        print("✗ 请写明年度，例如：nianjian cycle open 2026", file=sys.stderr)
+        example = settings.inspection_year + 1
+        print(f"✗ 请写明年度，例如：nianjian cycle open {example}", file=sys.stderr)
         return 2
     options = cycle_admin.CycleOptions(
         results=args.results,
@@ -138,7 +139,7 @@ def _cycle(settings: Settings, args: argparse.Namespace) -> int:
 def _cycle_parser(sub: Any) -> None:
     cycle = sub.add_parser("cycle", help="年检年度：open 开启新年度，check 检查节假日数据")
     cycle.add_argument("action", choices=["open", "check"])
-    cycle.add_argument("year", nargs="?", type=int, help="open：年检年度，例如 2026")
+    cycle.add_argument("year", nargs="?", type=int, help="open：要开启的年检年度 Y")
     cycle.add_argument("--results", type=date.fromisoformat, help="结果公布日（默认次年3月15日）")
     cycle.add_argument("--renewal", type=date.fromisoformat, help="续证截止日（默认次年4月30日）")
     cycle.add_argument("--filing-deadline", type=date.fromisoformat, help="申报截止日（可选）")

@@ -26,7 +26,7 @@ MAX_OPEN_BUTTONS = 8
 
 
 def when(moment: datetime) -> str:
-    """A Beijing date and time with the weekday: 2026年4月23日（周四）09:00."""
+    """A Beijing date and time with the weekday: Y年M月D日（周四）09:00."""
     local = moment.astimezone(SHANGHAI)
     return f"{chinese_date(local.date())}{local:%H:%M}"
 

@@ -1,5 +1,6 @@
 """The reminder schedule as data: a TOML file (shipped default: reminders/schedule.toml, the
-seed's Y = 2025) validated by a pydantic model into a frozen `Schedule`.
+seed's cycle; `nianjian cycle open Y` writes the next ones) validated by a pydantic model
+into a frozen `Schedule`.
 
 The schedule carries the working-day calendar its reminders are computed on (the package plus
 the holiday files, `reminders.holidays`); a year neither knows is not an error: what rests on

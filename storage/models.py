@@ -371,7 +371,7 @@ class ReminderRow(Base):
     recipients: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     # Years whose holidays no source knew when its day was computed (Monday to Friday
-    # instead), e.g. "2027"; empty when every year was known.
+    # instead), e.g. "Y+1" as digits; empty when every year was known.
     calendar_estimate: Mapped[str | None] = mapped_column(String(40))
 
 
