@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -24,14 +24,23 @@ from sqlalchemy import func, select
 from bot.settings import Settings
 from bot.tables import UnreadableTable, read_table
 from dialogs import texts_cycle as t
-from dialogs.holidays import Source, WorkCalendar
+from dialogs.cycle import Cycle
+from dialogs.form import build_form
+from dialogs.holidays import Source as CalendarSource
+from dialogs.holidays import WorkCalendar
+from dialogs.model import Filing, Key, Source, Value
 from dialogs.roster import parse_rows
+from dialogs.totals import completion_rows
+from dialogs.view import View
 from dialogs.workdays import chinese_date
 from reminders.holidays import EXAMPLE, HolidayFileError, HolidayFiles, file_to_fill
 from reminders.schedule import Schedule, ScheduleError, ScheduleModel, load_schedule
 from storage import migrate
+from storage.accounts import EnterpriseRepository
 from storage.db import Database
+from storage.last_year import last_filed
 from storage.models import EnterpriseRow, FilingRow, MemberRow
+from storage.repository import FilingRepository
 
 INSPECTION_YEAR = "NIANJIAN_INSPECTION_YEAR"
 SCHEDULE = "NIANJIAN_REMINDERS_SCHEDULE"
@@ -58,12 +67,12 @@ def coverage_lines(
     notices = {n.year: n for n in calendar.notices}
     for year in years:
         source = calendar.source(year)
-        if source is Source.FILE:
+        if source is CalendarSource.FILE:
             notice = notices[year]
             wins = t.COVERAGE_FILE_WINS if year in overridden else ""
             origin = f"{notice.origin}{wins}"
             lines.append(t.COVERAGE_FILE.format(year=year, origin=origin, source=""))
-        elif source is Source.PACKAGE:
+        elif source is CalendarSource.PACKAGE:
             lines.append(t.COVERAGE_PACKAGE.format(year=year))
         else:
             lines.append(
@@ -366,6 +375,65 @@ def open_cycle(
     return lines, True
 
 
+# --- the completion table from last year's approved filing -----------------------------------
+
+COMPLETION = ("completion.count", "completion.contract", "completion.service")
+# The author of carried answers in the answers' history (`updated_by`).
+CARRIED_BY = "last_year"
+
+
+def carried_completion(last: Filing, year: int) -> dict[Key, Value]:
+    """What the approved filing of Y-1 says about the completion table of Y: its rows of Y-2
+    (imported or typed then) and Y-1 (computed from its projects)."""
+    view = View(build_form(Cycle.for_year(year - 1)), last)
+    found: dict[Key, Value] = {}
+    for row in completion_rows(view):
+        if row.year in (year - 2, year - 1):
+            found[Key("completion.count", "", row.year)] = row.count
+            found[Key("completion.contract", "", row.year)] = row.contract
+            found[Key("completion.service", "", row.year)] = row.service
+    return found
+
+
+def carry_completion(db: Database, year: int, now: datetime) -> int:
+    """For every enterprise whose Y-1 filing was approved: the completion table's years Y-2
+    and Y-1 of its Y filing, where the roster gave none, from that filing (read-only for the
+    contact, like roster answers). Returns how many enterprises got values; run again, it
+    writes nothing new."""
+    carried = 0
+    with db.session() as session:
+        approved = session.execute(
+            select(FilingRow.enterprise_id)
+            .join(EnterpriseRow, EnterpriseRow.id == FilingRow.enterprise_id)
+            .where(
+                FilingRow.year == year - 1,
+                FilingRow.status.in_(("approved", "complete")),
+                EnterpriseRow.status == "active",
+            )
+            .order_by(FilingRow.enterprise_id)
+        ).all()
+        for (found_id,) in approved:
+            if found_id is None:  # trial filings belong to no enterprise
+                continue
+            enterprise_id = int(found_id)
+            last = last_filed(session, enterprise_id, year)
+            if last is None:
+                continue
+            values = carried_completion(last, year)
+            filing_id = EnterpriseRepository(session).filing_for(enterprise_id, year, now)
+            filings = FilingRepository(session)
+            stored = filings.stored_values(filing_id, list(values))
+            wrote = False
+            for key, value in values.items():
+                old = stored.get(key)
+                # The roster's own values stay; typed ones give way to the approved filing.
+                if old is None or old[1] is Source.USER:
+                    filings.import_answer(filing_id, key, value, now, actor=CARRIED_BY)
+                    wrote = True
+            carried += wrote
+    return carried
+
+
 def roster_left(db: Database, path: Path) -> list[str]:
     """Active enterprises the roster file does not list (left the association, or missing)."""
     header, rows = read_table(path)
@@ -402,7 +470,10 @@ def _roster_and_state(settings: Settings, options: CycleOptions) -> list[str]:
                 lines.append(t.ROSTER_LEFT.format(count=len(left), names=names))
         else:
             lines.append(t.ROSTER_NONE)
-        lines.extend(database_lines(app.db, settings.inspection_year))
+        year = settings.inspection_year
+        carried = carry_completion(app.db, year, app.service.clock.now())
+        lines.append(t.CARRIED.format(count=carried, last=year - 1, first=year - 2))
+        lines.extend(database_lines(app.db, year))
     finally:
         app.db.dispose()
     return lines

@@ -35,6 +35,10 @@ KICKOFF_SET = (
 KICKOFF_OFF = "· 年检开始通知：未开启（加 --notify 开启）"
 ROSTER_HEAD = "名单导入（{path}）："
 ROSTER_NONE = "· 名单：本次未导入（需要时加 --roster 文件）"
+CARRIED = (
+    "· 完成情况表：{count} 家单位的{first}、{last}年数据取自其已通过的{last}年度申报"
+    "（名单已有的不覆盖；联系人只读）"
+)
 ROSTER_LEFT = "· 名单中没有、但仍在库中的单位 {count} 家（未改动，也不会删除其以往申报）：{names}"
 STATE = (
     "· 库中单位 {enterprises} 家，其中 {bound} 家已有绑定联系人；"
