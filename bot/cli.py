@@ -136,13 +136,23 @@ def _cycle(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        example = f"{date.today().year + 1}-04-30"
+        raise argparse.ArgumentTypeError(
+            f"日期“{text}”无法识别：请按 年-月-日 写，例如 {example}"
+        ) from None
+
+
 def _cycle_parser(sub: Any) -> None:
     cycle = sub.add_parser("cycle", help="年检年度：open 开启新年度，check 检查节假日数据")
     cycle.add_argument("action", choices=["open", "check"])
     cycle.add_argument("year", nargs="?", type=int, help="open：要开启的年检年度 Y")
-    cycle.add_argument("--results", type=date.fromisoformat, help="结果公布日（默认次年3月15日）")
-    cycle.add_argument("--renewal", type=date.fromisoformat, help="续证截止日（默认次年4月30日）")
-    cycle.add_argument("--filing-deadline", type=date.fromisoformat, help="申报截止日（可选）")
+    cycle.add_argument("--results", type=_day, help="结果公布日（默认次年3月15日）")
+    cycle.add_argument("--renewal", type=_day, help="续证截止日（默认次年4月30日）")
+    cycle.add_argument("--filing-deadline", type=_day, help="申报截止日（可选）")
     cycle.add_argument("--notify", action="store_true", help="向已绑定的联系人发送年检开始通知")
     cycle.add_argument("--roster", type=Path, help="同时导入该年度的企业名单（CSV 或 XLSX）")
     cycle.add_argument("--dir", type=Path, default=Path("data/cycles"), help="提醒时间表目录")
