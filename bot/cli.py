@@ -1,4 +1,4 @@
-"""`nianjian`: the command line (db upgrade, chat, run, roster import, invite)."""
+"""`nianjian`: the command line (db upgrade, chat, run, roster import, invite, cycle)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import reminder_admin
+from bot import cycle_admin, reminder_admin
 from bot.admin import import_roster, issue_invite, run_export
-from bot.app import App, bootstrap, reminder_schedule
+from bot.app import App, bootstrap, holiday_files, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
 from bot.export import form_for
 from bot.preview import write_preview
@@ -23,7 +23,8 @@ from bot.settings import Settings
 from bot.tables import UnreadableTable
 from bot.web import WebServer, upload_limit
 from dialogs.form import build_form
-from dialogs.workdays import CalendarNotCovered
+from dialogs.workdays import SHANGHAI
+from reminders.holidays import HolidayFileError
 from reminders.schedule import ScheduleError
 from storage import migrate
 
@@ -120,6 +121,54 @@ def _form_preview(settings: Settings, year: int | None, out: Path) -> int:
     return 0
 
 
+def _cycle(settings: Settings, args: argparse.Namespace) -> int:
+    """`nianjian cycle open Y` / `cycle check` (bot/cycle_admin.py holds the logic)."""
+    if args.action == "check":
+        report = cycle_admin.holiday_coverage_report(settings)
+        print("\n".join(report.lines))
+        return 1 if report.blocking else 0
+    if args.year is None:
+        example = settings.inspection_year + 1
+        print(f"✗ 请写明年度，例如：nianjian cycle open {example}", file=sys.stderr)
+        return 2
+    options = cycle_admin.CycleOptions(
+        results=args.results,
+        renewal=args.renewal,
+        filing_deadline=args.filing_deadline,
+        notify=args.notify,
+        roster=args.roster,
+        directory=args.dir,
+        env_file=args.env_file,
+    )
+    today = datetime.now(SHANGHAI).date()
+    lines, ok = cycle_admin.open_cycle(settings, args.year, options, today)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        example = f"{date.today().year + 1}-04-30"
+        raise argparse.ArgumentTypeError(
+            f"日期“{text}”无法识别：请按 年-月-日 写，例如 {example}"
+        ) from None
+
+
+def _cycle_parser(sub: Any) -> None:
+    cycle = sub.add_parser("cycle", help="年检年度：open 开启新年度，check 检查节假日数据")
+    cycle.add_argument("action", choices=["open", "check"])
+    cycle.add_argument("year", nargs="?", type=int, help="open：要开启的年检年度 Y")
+    cycle.add_argument("--results", type=_day, help="结果公布日（默认次年3月15日）")
+    cycle.add_argument("--renewal", type=_day, help="续证截止日（默认次年4月30日）")
+    cycle.add_argument("--filing-deadline", type=_day, help="申报截止日（可选）")
+    cycle.add_argument("--notify", action="store_true", help="向已绑定的联系人发送年检开始通知")
+    cycle.add_argument("--roster", type=Path, help="同时导入该年度的企业名单（CSV 或 XLSX）")
+    cycle.add_argument("--dir", type=Path, default=Path("data/cycles"), help="提醒时间表目录")
+    cycle.add_argument("--env-file", type=Path, default=Path(".env"), help="写入年度设置的文件")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nianjian", description="年检助手")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     reminders.add_argument("--text", action="store_true", help="list：同时显示提醒全文")
     reminders.add_argument("--dry-run", action="store_true", help="dispatch：只显示，不发送")
+    _cycle_parser(sub)
     for name in ("chat", "run"):
         p = sub.add_parser(name, help="终端对话" if name == "chat" else "启动机器人")
         p.add_argument("--user", default=default_user(), help="终端用户标识（默认当前系统用户）")
@@ -169,9 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "form":
         return _form_preview(settings, args.year, args.out)
+    if args.command == "cycle":
+        return _cycle(settings, args)
     try:
-        reminder_schedule(settings)
-    except (ScheduleError, CalendarNotCovered) as error:
+        reminder_schedule(settings, holiday_files(settings).calendar)
+    except (ScheduleError, HolidayFileError) as error:
         # At start-up, before anything runs: never a silently wrong reminder date later.
         print(f"✗ {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from bot.app import App
 from dialogs.replies import reply_text
 from dialogs.workdays import SHANGHAI
+from reminders.holidays import estimated_warning
 from reminders.render import describe, when
 from reminders.runner import Message
 from reminders.views import unreachable_lines
@@ -29,10 +30,16 @@ def list_reminders(app: App, until: date, *, text: bool = False) -> tuple[list[s
     """Every reminder that will fall due from now to the end of `until` (Beijing time)."""
     runner = app.reminder_runner()
     end = datetime.combine(until + timedelta(days=1), time(0), SHANGHAI)
-    messages = runner.upcoming(end)
+    # Due now but not sent yet (e.g. a kick-off notice of a cycle opened today), then what comes.
+    messages = [*runner.preview(), *runner.upcoming(end)]
     lines = [f"到 {until.isoformat()} 为止将发送 {len(messages)} 条提醒："]
     for message in messages:
         lines.extend(_line(app, message, text=text))
+    schedule = app.schedule
+    assert schedule is not None
+    warning = estimated_warning(schedule.calendar, schedule.calendar_years(), app.settings.holidays)
+    if warning:
+        lines.append(warning)
     return lines, True
 
 

@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -74,6 +75,7 @@ from storage.invites import InviteRepository, new_code
 from storage.last_year import Decoded, last_filed
 from storage.members import MemberRepository
 from storage.messaging import ChannelChats, EventLog, Outbox, OutboxItem
+from storage.models import FilingRow
 from storage.repository import (
     AttachmentRepository,
     ConversationRepository,
@@ -566,8 +568,28 @@ class ChatService:
         return Turn(None, None, extra=(reply,))
 
     def _history(self, session: Session, filing_id: int) -> str:
-        lines = history_lines(WorkflowRepository(session).history(filing_id))
-        return "\n".join((texts.HISTORY_HEAD, *lines)) if lines else texts.HISTORY_EMPTY
+        """The filing's transitions, and those of the enterprise's filings of earlier cycles
+        (each under its year): last year stays in view once a new cycle is open."""
+        workflow = WorkflowRepository(session)
+        enterprise_id, this_year = session.execute(
+            select(FilingRow.enterprise_id, FilingRow.year).where(FilingRow.id == filing_id)
+        ).one()
+        earlier: Sequence[Row[int, int]] = []
+        if enterprise_id is not None:
+            earlier = session.execute(
+                select(FilingRow.id, FilingRow.year)
+                .where(FilingRow.enterprise_id == enterprise_id, FilingRow.id != filing_id)
+                .order_by(FilingRow.year.desc())
+            ).all()
+        lines = history_lines(workflow.history(filing_id))
+        if not earlier:
+            return "\n".join((texts.HISTORY_HEAD, *lines)) if lines else texts.HISTORY_EMPTY
+        out = [texts.HISTORY_HEAD, texts.HISTORY_YEAR.format(year=this_year)]
+        out.extend(lines or [texts.HISTORY_EMPTY])
+        for other_id, year in earlier:
+            out.append(texts.HISTORY_YEAR.format(year=year))
+            out.extend(history_lines(workflow.history(other_id)) or [texts.HISTORY_EMPTY])
+        return "\n".join(out)
 
     def _workflow(self, session: Session, now: datetime) -> Workflow:
         chats = ChannelChats(session)

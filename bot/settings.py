@@ -9,6 +9,8 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogs.cycle import Cycle
+from dialogs.holidays import WorkCalendar
+from dialogs.workdays import PACKAGE_ONLY
 
 DEFAULT_DATABASE_URL = "sqlite:///data/nianjian.db"
 
@@ -164,13 +166,17 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # The reminder schedule (TOML, see reminders/schedule.toml, the shipped default).
     reminders_schedule: Path | None = None
+    # The holiday notices entered for years chinese-calendar does not know yet: a TOML file,
+    # or a directory of them, one year each (template: reminders/holidays.example.toml).
+    holidays: Path = Path("data/holidays")
 
-    def cycle(self) -> Cycle:
+    def cycle(self, calendar: WorkCalendar = PACKAGE_ONLY) -> Cycle:
         return Cycle.for_year(
             self.inspection_year,
             results_date=self.results_date,
             renewal_deadline=self.renewal_deadline,
             help_line=self.help_line,
+            calendar=calendar,
         )
 
     def reviewer_ids(self) -> list[tuple[str, str]]:

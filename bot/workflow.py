@@ -241,7 +241,8 @@ class ReviewerView:
     def queue(self) -> Sequence[QueueEntry]:
         entries = []
         for item in WorkflowRepository(self.session).queue():
-            due = add_working_days(item.submitted_at.astimezone(SHANGHAI).date(), 1)
+            submitted = item.submitted_at.astimezone(SHANGHAI).date()
+            due = add_working_days(submitted, 1, self.form.cycle.calendar)
             deadline = datetime.combine(due, time(23, 59, 59), SHANGHAI)
             entries.append(
                 QueueEntry(

@@ -24,8 +24,10 @@ def parse_answer(view: View, spec: FieldSpec, key: Key, raw: str) -> Value | Inv
     try:
         value = _parse(view, spec, raw)
     except parsing.ParseError as error:
-        # Free text has no universal example; the field's own one fits better.
-        example = spec.example if spec.kind is Kind.TEXT and spec.example else error.example
+        # Free text has no universal example, and a date's belongs to the cycle (the parser's
+        # is only a format): the field's own one fits better.
+        own = spec.kind in (Kind.TEXT, Kind.DATE) and spec.example
+        example = spec.example if own else error.example
         return Invalid(error.reason, example or spec.example)
     for rule in spec.rules:
         reason = rule(view, key, value)

@@ -1,7 +1,7 @@
 """The inspection cycle: year Y and every date derived from it, plus the grade indicators.
 
-Defaults follow the seed (Y = 2025); every value can be overridden by configuration, so the
-2026 cycle is a settings change, not a code change.
+Defaults follow DOMAIN.md; every value can be overridden by configuration, so a new cycle is
+a settings change (`nianjian cycle open Y`), not a code change.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+
+from dialogs.holidays import WorkCalendar
+from dialogs.workdays import PACKAGE_ONLY
 
 
 class Grade(StrEnum):
@@ -48,6 +51,8 @@ class Cycle:
     # When more projects than this are filed, only the largest ones need a contract file.
     project_files_required: int = 10
     indicators: Indicators = field(default_factory=Indicators)
+    # The working-day calendar (the package plus the holiday files), shared with the reminders.
+    calendar: WorkCalendar = field(default=PACKAGE_ONLY, compare=False, repr=False)
 
     @classmethod
     def for_year(
@@ -57,12 +62,14 @@ class Cycle:
         results_date: date | None = None,
         renewal_deadline: date | None = None,
         help_line: str = "0991-2301105",
+        calendar: WorkCalendar = PACKAGE_ONLY,
     ) -> Cycle:
         return cls(
             year=year,
             results_date=results_date or date(year + 1, 3, 15),
             renewal_deadline=renewal_deadline or date(year + 1, 4, 30),
             help_line=help_line,
+            calendar=calendar,
         )
 
     @property

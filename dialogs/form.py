@@ -295,7 +295,7 @@ def build_form(cycle: Cycle) -> FormSpec:
                     "enterprise.cert_number",
                     "证书编号",
                     Kind.TEXT,
-                    example="XJSI-2025-0123",
+                    example=f"XJSI-{y}-0123",
                     help="能力评估证书上的编号。",
                     max_len=60,
                 ),
@@ -578,7 +578,7 @@ def build_form(cycle: Cycle) -> FormSpec:
                             "innovation.number",
                             "证书编号/登记号",
                             Kind.TEXT,
-                            example="2025SR012345",
+                            example=f"{y}SR012345",
                         ),
                         FieldSpec(
                             "innovation.date",

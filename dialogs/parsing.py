@@ -34,6 +34,7 @@ class ParseError(ValueError):
 # Examples shown after "例如：". Kept together so the wording stays consistent.
 EXAMPLE_AMOUNT = "1234.56"
 EXAMPLE_COUNT = "35"
+# The format, for callers without a field: a field's own example (in its cycle) wins.
 EXAMPLE_DATE = "2025-03-01"
 EXAMPLE_YES_NO = "是 或 否"
 EXAMPLE_MOBILE = "13800138000"

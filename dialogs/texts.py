@@ -181,6 +181,7 @@ BOUND = (
 HISTORY_HEAD = "【处理记录】"
 HISTORY_LINE = "{when} {what}"
 HISTORY_EMPTY = "还没有处理记录（申报尚未提交）。"
+HISTORY_YEAR = "{year} 年度："
 HISTORY_WHAT = {
     "submitted": "提交审核（第 {version} 版）",
     "approved": "审核通过（第 {version} 版）",

@@ -38,6 +38,12 @@ DRAFT_MISSING_LINE = "· {section}：{items}"
 DRAFT_READY = "所有部分都已填好，点「提交审核」即可提交。"
 REVIEW = "【审核提醒】{count}份申报等待审核已超过{days}个工作日：\n{lines}"
 REVIEW_LINE = "{n}. {name}（{grade}级）第{version}版，{submitted}提交，应于{expected}前审核"
+KICKOFF = (
+    "【年检通知】{name}：{year}年度年检申报现已开始，请填报{year}年的数据"
+    "（完成情况表含{first}—{year}年）。{deadline}\n"
+    "点「开始填报」进入申报；已填过{last}年度年检的单位，联系人、人员和证书可沿用去年的内容。"
+)
+KICKOFF_DEADLINE = "请在{deadline}前提交审核。"
 LATE = "\n（本提醒原定于{due}发送，因系统暂停而延迟送达。）"
 
 STATUS_NAMES = {
@@ -57,6 +63,7 @@ BTN_MISSING = "查看缺项"
 BTN_CONTINUE = "继续填报"
 BTN_SUBMIT = "📤 提交审核"
 BTN_OPEN = "打开：{name}"
+BTN_START = "开始填报"
 
 # --- /reminders and 续证已办理 ----------------------------------------------------------------
 
@@ -77,6 +84,7 @@ WHAT = {
     "renewal": "资质证书续证（截止{deadline}）",
     "draft_nudge": "提交年检申报（截止{deadline}）",
     "review_overdue": "超过{days}个工作日未审核的申报",
+    "kickoff": "年检开始通知",
 }
 
 RENEWAL_MARKED = "✓ 已记录：{name}的资质证书续证已办理（{when}）。之后不再发送续证提醒。"
@@ -100,4 +108,17 @@ KIND_NAMES = {
     "renewal": "资质证书续证",
     "draft_nudge": "申报截止前提交",
     "review_overdue": "审核超时（审核员）",
+    "kickoff": "年检开始通知",
 }
+
+# --- a year whose holidays no source knows ----------------------------------------------------
+
+# One line each: the years, where to enter them; shown at start-up, by `nianjian cycle check`,
+# on the reviewers' /reminders and in `nianjian reminders list`.
+CALENDAR_ESTIMATED = (
+    "⚠ {years}年的节假日安排尚未录入（chinese-calendar 和节假日文件都没有）："
+    "按工作日计算的提醒暂按周一至周五估算。请按国务院办公厅的放假通知填写 {files}。"
+)
+# After a reminder line whose day was estimated.
+ESTIMATED_MARK = "（{years}年按周一至周五估算）"
+ESTIMATED_COUNT = "其中{count}条按周一至周五估算（{years}年节假日未录入）。"

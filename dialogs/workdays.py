@@ -1,51 +1,33 @@
-"""Chinese working days (statutory holidays and adjusted weekend work days), from the
-chinese-calendar package. A year it does not cover is a clear error naming the year, never a
-silently wrong date."""
+"""Chinese working days (statutory holidays and adjusted weekend work days) and Beijing dates.
+
+The calendar is `dialogs.holidays.WorkCalendar`: the chinese-calendar package plus the holiday
+notices the operator enters. These helpers take the calendar to use; without one they use the
+package alone (a year it does not know counts Monday to Friday, see `WorkCalendar.estimated`)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
+from dialogs.holidays import WorkCalendar
 
 # Times are stored in UTC and shown and scheduled in Beijing time.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
-
-class CalendarNotCovered(RuntimeError):
-    def __init__(self, year: int) -> None:
-        super().__init__(
-            f"chinese-calendar has no holiday data for {year}; upgrade the chinesecalendar "
-            "package before scheduling anything in that year"
-        )
-        self.year = year
+# The package alone: for callers that were handed no calendar (forms built for another year's
+# export, tests). The running product hands the calendar built from both sources everywhere.
+PACKAGE_ONLY = WorkCalendar()
 
 
-def is_working_day(day: date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError as error:
-        raise CalendarNotCovered(day.year) from error
+def is_working_day(day: date, calendar: WorkCalendar | None = None) -> bool:
+    return (calendar or PACKAGE_ONLY).is_working_day(day)
 
 
-def add_working_days(day: date, count: int) -> date:
+def add_working_days(day: date, count: int, calendar: WorkCalendar | None = None) -> date:
     """The `count`-th working day after `day` (count >= 1)."""
-    current = day
-    remaining = count
-    while remaining > 0:
-        current += timedelta(days=1)
-        if is_working_day(current):
-            remaining -= 1
-    return current
-
-
-def check_covered(*years: int) -> None:
-    """Raises CalendarNotCovered for the first year the calendar does not know."""
-    for year in years:
-        is_working_day(date(year, 6, 1))
+    return (calendar or PACKAGE_ONLY).add_working_days(day, count)
 
 
 def chinese_date(day: date) -> str:

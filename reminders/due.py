@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from dialogs.workdays import SHANGHAI, add_working_days, is_working_day
+from dialogs.holidays import years_between
+from dialogs.workdays import SHANGHAI
 from reminders.schedule import Schedule
 
 # The enterprise id of reminders addressed to the reviewers (a digest, not per enterprise).
@@ -36,6 +37,7 @@ class Kind(StrEnum):
     RENEWAL = "renewal"
     DRAFT = "draft_nudge"
     REVIEW = "review_overdue"
+    KICKOFF = "kickoff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,9 @@ class Occurrence:
     days_left: int | None = None
     expires_at: datetime | None = None  # obsolete after this (its deadline passed)
     filing_ids: tuple[int, ...] = ()  # the reviewers' digest: the overdue filings
+    # Years whose holidays neither the package nor a holiday file knows, that this reminder's
+    # day was computed in (Monday to Friday): flagged on its record and wherever it is shown.
+    estimated: tuple[int, ...] = ()
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -118,14 +123,18 @@ def stamped_series(schedule: Schedule, e: EnterpriseFacts, until: datetime) -> l
     if e.status != "approved" or e.approved_at is None:
         return []
     approved = local_date(e.approved_at)
-    days = [add_working_days(approved, n) for n in schedule.stamped_working_days]
+    calendar = schedule.calendar
+    days = [calendar.add_working_days(approved, n) for n in schedule.stamped_working_days]
     found: list[Occurrence] = []
     ordinal = 0
+    estimated: tuple[int, ...] = ()
     while True:
         ordinal += 1
         if ordinal <= len(days):
             day = days[ordinal - 1]
+            estimated = calendar.estimated(years_between(approved, day))
         else:
+            # Weekly after the last working-day reminder: as estimated as that one was.
             day = found[-1].due_at.astimezone(SHANGHAI).date() + timedelta(
                 days=schedule.stamped_then_every_days
             )
@@ -133,7 +142,9 @@ def stamped_series(schedule: Schedule, e: EnterpriseFacts, until: datetime) -> l
         if due > until:
             return found
         occurrence = f"{schedule.year}:v{e.version}:{ordinal}"
-        found.append(Occurrence(e.enterprise_id, Kind.STAMPED, occurrence, due, ordinal))
+        found.append(
+            Occurrence(e.enterprise_id, Kind.STAMPED, occurrence, due, ordinal, estimated=estimated)
+        )
 
 
 def results_series(schedule: Schedule, e: EnterpriseFacts, until: datetime) -> list[Occurrence]:
@@ -208,16 +219,41 @@ def _countdown(
     return found
 
 
+def kickoff_series(schedule: Schedule, e: EnterpriseFacts, until: datetime) -> list[Occurrence]:
+    """The cycle's kick-off notice, once per enterprise and cycle, to enterprises that have
+    not filed Y yet (opening the cycle sets its day); stale after the filing deadline."""
+    if schedule.kickoff_date is None or e.status not in ("none", "draft") or e.version:
+        return []
+    due = at_send_time(schedule, schedule.kickoff_date)
+    if due > until:
+        return []
+    deadline = schedule.filing_deadline
+    expires = end_of(deadline) if deadline is not None else None
+    return [
+        Occurrence(
+            e.enterprise_id,
+            Kind.KICKOFF,
+            str(schedule.year),
+            due,
+            deadline=deadline,
+            expires_at=expires,
+        )
+    ]
+
+
 def review_series(schedule: Schedule, facts: Facts, until: datetime) -> list[Occurrence]:
     """One digest per working day, at the send time, while any submission has waited longer
     than the review period (`overdue_working_days` working days after the day it came in)."""
     if not facts.reviewers:
         return []
+    calendar = schedule.calendar
     waiting = [
         (
             e,
             end_of(
-                add_working_days(local_date(e.submitted_at), schedule.review_overdue_working_days)
+                calendar.add_working_days(
+                    local_date(e.submitted_at), schedule.review_overdue_working_days
+                )
             ),
         )
         for e in facts.enterprises
@@ -228,13 +264,15 @@ def review_series(schedule: Schedule, facts: Facts, until: datetime) -> list[Occ
     day = min(local_date(deadline) for _e, deadline in waiting) + timedelta(days=1)
     found: list[Occurrence] = []
     while (due := at_send_time(schedule, day)) <= until:
-        if is_working_day(day):
-            overdue = tuple(
-                e.filing_id
+        if calendar.is_working_day(day):
+            late = [
+                (e, deadline)
                 for e, deadline in sorted(waiting, key=lambda item: item[1])
                 if deadline < due and e.filing_id is not None
-            )
+            ]
+            overdue = tuple(e.filing_id for e, _deadline in late if e.filing_id is not None)
             if overdue:
+                first = min(local_date(e.submitted_at) for e, _d in late if e.submitted_at)
                 found.append(
                     Occurrence(
                         REVIEWERS,
@@ -243,6 +281,7 @@ def review_series(schedule: Schedule, facts: Facts, until: datetime) -> list[Occ
                         due,
                         len(found) + 1,
                         filing_ids=overdue,
+                        estimated=calendar.estimated(years_between(first, day)),
                     )
                 )
         day += timedelta(days=1)
@@ -256,7 +295,7 @@ def enterprise_series(
     without any bound contact has none: its reminders start once someone is bound."""
     if not e.contacts:
         return
-    for make in (stamped_series, results_series, renewal_series, draft_series):
+    for make in (kickoff_series, stamped_series, results_series, renewal_series, draft_series):
         series = make(schedule, e, until)
         if series:
             yield series

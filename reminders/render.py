@@ -10,7 +10,7 @@ from datetime import datetime
 from dialogs import texts_reminders as t
 from dialogs.replies import Button, Choice
 from dialogs.view import Status, View
-from dialogs.workdays import SHANGHAI, add_working_days, chinese_date
+from dialogs.workdays import SHANGHAI, chinese_date
 from reminders.due import EnterpriseFacts, Kind, Occurrence, local_date
 from reminders.schedule import Schedule
 
@@ -26,7 +26,7 @@ MAX_OPEN_BUTTONS = 8
 
 
 def when(moment: datetime) -> str:
-    """A Beijing date and time with the weekday: 2026年4月23日（周四）09:00."""
+    """A Beijing date and time with the weekday: Y年M月D日（周四）09:00."""
     local = moment.astimezone(SHANGHAI)
     return f"{chinese_date(local.date())}{local:%H:%M}"
 
@@ -61,6 +61,14 @@ def enterprise_message(
         buttons = (Button(t.BTN_RENEWAL_DONE, RENEWAL_DONE), Button(t.BTN_REMINDERS, REMINDERS))
     elif o.kind is Kind.DRAFT:
         text, buttons = _draft(schedule, o, e, view)
+    elif o.kind is Kind.KICKOFF:
+        deadline = (
+            t.KICKOFF_DEADLINE.format(deadline=chinese_date(o.deadline)) if o.deadline else ""
+        )
+        text = t.KICKOFF.format(
+            name=e.name, year=year, first=year - 2, last=year - 1, deadline=deadline
+        )
+        buttons = (Button(t.BTN_START, CONTINUE), Button(t.BTN_REMINDERS, REMINDERS))
     else:
         raise ValueError(f"{o.kind} is not an enterprise reminder")
     return Choice(text + _late(o, now), buttons)
@@ -114,7 +122,7 @@ def review_message(
     for n, filing_id in enumerate(o.filing_ids, 1):
         e = waiting[filing_id]
         submitted = e.submitted_at or o.due_at
-        expected = add_working_days(local_date(submitted), days)
+        expected = schedule.calendar.add_working_days(local_date(submitted), days)
         lines.append(
             t.REVIEW_LINE.format(
                 n=n,
@@ -134,10 +142,23 @@ def review_message(
 def describe(o: Occurrence, schedule: Schedule) -> str:
     """One line naming the reminder (for /reminders and `nianjian reminders list`)."""
     deadline = chinese_date(o.deadline) if o.deadline is not None else ""
-    return t.WHAT[o.kind.value].format(
+    what = t.WHAT[o.kind.value].format(
         ordinal=o.ordinal, deadline=deadline, days=schedule.review_overdue_working_days
     )
+    return what + estimated_mark(o.estimated)
+
+
+def years_text(years: tuple[int, ...]) -> str:
+    return "、".join(str(y) for y in years)
+
+
+def estimated_mark(years: tuple[int, ...]) -> str:
+    """The flag of a reminder whose day was computed Monday to Friday ("" when it was not)."""
+    return t.ESTIMATED_MARK.format(years=years_text(years)) if years else ""
 
 
 def _late(o: Occurrence, now: datetime) -> str:
+    # The kick-off goes out at once when the cycle is opened after the send time: not late.
+    if o.kind is Kind.KICKOFF and local_date(now) == local_date(o.due_at):
+        return ""
     return t.LATE.format(due=when(o.due_at)) if o.late(now) else ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -38,7 +38,7 @@ from reminders.due import (
     still_due,
     upcoming,
 )
-from reminders.render import enterprise_message, review_message
+from reminders.render import enterprise_message, review_message, years_text
 from reminders.schedule import Schedule
 from storage.db import Database
 from storage.messaging import ChannelChats, Outbox
@@ -138,6 +138,7 @@ class Runner:
         reviewers: Collection[tuple[str, str]] = (),
         no_push: Collection[str] = NO_PUSH,
         batch: int = BATCH,
+        refresh_calendar: Callable[[], object] | None = None,
     ) -> None:
         if form.cycle.year != schedule.year:
             raise ValueError(
@@ -152,6 +153,9 @@ class Runner:
         self.no_push = frozenset(no_push)
         self.batch = batch
         self.worker = f"pid {os.getpid()}"
+        # Re-reads the holiday files when they changed (reminders.holidays.HolidayFiles):
+        # a year entered meanwhile corrects what is still to come at the next wake-up.
+        self.refresh_calendar = refresh_calendar
 
     @property
     def year(self) -> int:
@@ -159,8 +163,13 @@ class Runner:
 
     # --- the two steps -------------------------------------------------------------------------
 
+    def _refresh(self) -> None:
+        if self.refresh_calendar is not None:
+            self.refresh_calendar()
+
     def dispatch(self) -> Report:
         """Records what is due now and sends every pending reminder due by now."""
+        self._refresh()
         now = self.clock.now()
         report = Report()
         report.recorded, report.superseded = self.record_due(now)
@@ -180,11 +189,24 @@ class Runner:
             facts = load_facts(session, self.year, self.reviewers)
             due = plan(self.schedule, facts, now)
             items = [
-                NewReminder(o.enterprise_id, o.kind.value, o.occurrence, o.due_at) for o in due.send
+                NewReminder(
+                    o.enterprise_id,
+                    o.kind.value,
+                    o.occurrence,
+                    o.due_at,
+                    calendar_estimate=estimate(o),
+                )
+                for o in due.send
             ]
             items += [
                 NewReminder(
-                    o.enterprise_id, o.kind.value, o.occurrence, o.due_at, SKIPPED, "superseded"
+                    o.enterprise_id,
+                    o.kind.value,
+                    o.occurrence,
+                    o.due_at,
+                    SKIPPED,
+                    "superseded",
+                    estimate(o),
                 )
                 for o in due.superseded
             ]
@@ -214,13 +236,26 @@ class Runner:
         for reminder in claimed:
             occurrence = still_due(self.schedule, facts, reminder.key, now)
             if occurrence is None:
-                if not repo.finish(reminder.id, OBSOLETE, now, note="obsolete when sent"):
+                if not repo.finish(
+                    reminder.id,
+                    OBSOLETE,
+                    now,
+                    note="obsolete when sent",
+                    calendar_estimate=reminder.calendar_estimate,
+                ):
                     raise _LostRace
                 obsolete += 1
                 continue
             message = self.message(session, facts, occurrence, now)
             recipients = self._queue(session, message, now, notified)
-            if not repo.finish(reminder.id, SENT, now, recipients, note=self.worker):
+            if not repo.finish(
+                reminder.id,
+                SENT,
+                now,
+                recipients,
+                note=self.worker,
+                calendar_estimate=estimate(occurrence),
+            ):
                 raise _LostRace
             sent += 1
             messages += sum(1 for r in recipients if "outbox_id" in r)
@@ -272,6 +307,7 @@ class Runner:
 
     def preview(self, now: datetime | None = None) -> list[Message]:
         """What a dispatch at `now` would send, without writing anything."""
+        self._refresh()
         now = now or self.clock.now()
         with self.db.session() as session:
             facts = load_facts(session, self.year, self.reviewers)
@@ -290,6 +326,7 @@ class Runner:
     def upcoming(self, until: datetime, now: datetime | None = None) -> list[Message]:
         """What will fall due after now up to `until`, if nothing changes meanwhile; each
         message as it would read when sent on time."""
+        self._refresh()
         now = now or self.clock.now()
         with self.db.session() as session:
             facts = load_facts(session, self.year, self.reviewers)
@@ -299,6 +336,7 @@ class Runner:
             ]
 
     def next_due(self, now: datetime | None = None) -> datetime | None:
+        self._refresh()
         now = now or self.clock.now()
         with self.db.session() as session:
             facts = load_facts(session, self.year, self.reviewers)
@@ -310,6 +348,11 @@ class Runner:
 
     def recheck_after(self) -> timedelta:
         return timedelta(minutes=self.schedule.check_every_minutes)
+
+
+def estimate(o: Occurrence) -> str | None:
+    """The calendar flag kept on a reminder's record: the years computed Monday to Friday."""
+    return years_text(o.estimated) or None
 
 
 def enqueue(session: Session, channel: str, chat_id: str, reply: Reply, now: datetime) -> int:

@@ -1,21 +1,23 @@
 """The reminder schedule as data: a TOML file (shipped default: reminders/schedule.toml, the
-seed's Y = 2025) validated by a pydantic model into a frozen `Schedule`.
+seed's cycle; `nianjian cycle open Y` writes the next ones) validated by a pydantic model
+into a frozen `Schedule`.
 
-Loading checks that chinese-calendar covers every year the schedule computes working days in
-(Y and Y+1): an uncovered year is a `CalendarNotCovered` error naming it, at start-up, never a
-silently wrong date later."""
+The schedule carries the working-day calendar its reminders are computed on (the package plus
+the holiday files, `reminders.holidays`); a year neither knows is not an error: what rests on
+its working days is computed Monday to Friday and flagged (`Occurrence.estimated`)."""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dialogs.workdays import check_covered
+from dialogs.holidays import WorkCalendar
+from dialogs.workdays import PACKAGE_ONLY
 
 DEFAULT_SCHEDULE = Path(__file__).resolve().parent / "schedule.toml"
 
@@ -56,6 +58,12 @@ class _FilingDeadline(_Strict):
     days_before: tuple[_Days, ...] = (14, 7, 3, 1)
 
 
+class _Kickoff(_Strict):
+    # The day the cycle's kick-off notice goes out (at the send time, or at once when the
+    # cycle is opened later that day); off unless set.
+    date: _Date | None = None
+
+
 class ScheduleModel(_Strict):
     year: int = Field(ge=2004, le=2100)
     send_time: time = time(9, 0)
@@ -65,6 +73,7 @@ class ScheduleModel(_Strict):
     renewal: _Renewal = _Renewal()
     review: _Review = _Review()
     filing_deadline: _FilingDeadline = _FilingDeadline()
+    kickoff: _Kickoff = _Kickoff()
 
     @field_validator("send_time", mode="before")
     @classmethod
@@ -89,6 +98,9 @@ class Schedule:
     filing_deadline: date | None = None
     draft_days_before: tuple[int, ...] = (14, 7, 3, 1)
     check_every_minutes: int = 10
+    # Optional kick-off notice of the cycle to every bound contact (`nianjian cycle open`).
+    kickoff_date: date | None = None
+    calendar: WorkCalendar = field(default=PACKAGE_ONLY, compare=False, repr=False)
 
     @classmethod
     def from_model(cls, model: ScheduleModel) -> Schedule:
@@ -106,6 +118,7 @@ class Schedule:
             filing_deadline=model.filing_deadline.date,
             draft_days_before=tuple(sorted(set(model.filing_deadline.days_before), reverse=True)),
             check_every_minutes=model.check_every_minutes,
+            kickoff_date=model.kickoff.date,
         )
 
     @classmethod
@@ -113,19 +126,18 @@ class Schedule:
         """The defaults of DOMAIN.md for year Y (tests and the config file start here)."""
         return cls.from_model(ScheduleModel.model_validate({"year": year, **overrides}))
 
-    def validate_calendar(self) -> None:
-        """Raises CalendarNotCovered naming the first year chinese-calendar does not know among
-        those the schedule needs working days of: Y (submissions, approvals) and Y+1 (the
-        filing season, the stamped-form cadence), and the years of any configured date."""
+    def calendar_years(self) -> tuple[int, ...]:
+        """The years the schedule needs working days of: Y (submissions, approvals) and Y+1
+        (the filing season, the stamped-form cadence), and the years of its dates."""
         years = {self.year, self.year + 1, self.results_date.year, self.renewal_deadline.year}
         if self.filing_deadline is not None:
             years.add(self.filing_deadline.year)
-        check_covered(*sorted(years))
+        return tuple(sorted(years))
 
 
-def load_schedule(path: Path | None = None) -> Schedule:
-    """The schedule in `path` (default: the shipped reminders/schedule.toml), checked against
-    the working-day calendar."""
+def load_schedule(path: Path | None = None, calendar: WorkCalendar | None = None) -> Schedule:
+    """The schedule in `path` (default: the shipped reminders/schedule.toml), computed on
+    `calendar` (default: the chinese-calendar package alone)."""
     path = path or DEFAULT_SCHEDULE
     try:
         with path.open("rb") as file:
@@ -139,5 +151,4 @@ def load_schedule(path: Path | None = None) -> Schedule:
     except ValidationError as error:
         raise ScheduleError(f"reminder schedule {path} is invalid:\n{error}") from error
     schedule = Schedule.from_model(model)
-    schedule.validate_calendar()
-    return schedule
+    return schedule if calendar is None else replace(schedule, calendar=calendar)

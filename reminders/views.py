@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,8 @@ from dialogs.parsing import normalize
 from dialogs.replies import Button, Choice, Reply, Text
 from dialogs.workdays import SHANGHAI, chinese_date
 from reminders.due import FILED, LOOKAHEAD, Kind, end_of, plan, upcoming
-from reminders.render import OVERVIEW, RENEWAL_DONE, describe, when
+from reminders.holidays import estimated_warning
+from reminders.render import OVERVIEW, RENEWAL_DONE, describe, when, years_text
 from reminders.runner import load_facts
 from reminders.schedule import Schedule
 from storage.enterprises import EnterpriseRepository
@@ -44,9 +46,12 @@ class ReminderViews:
         self,
         schedule: Schedule,
         reviewers: Collection[tuple[str, str]] = (),
+        holidays: Path | None = None,
     ) -> None:
         self.schedule = schedule
         self.reviewers = tuple(reviewers)
+        # Where the holiday files are, for the warning about a year no source knows.
+        self.holidays = holidays or Path("data/holidays")
 
     @property
     def year(self) -> int:
@@ -139,10 +144,19 @@ class ReminderViews:
                 )
         if not coming:
             lines.append(t.UPCOMING_NONE)
+        flagged = [o for o in coming if o.estimated]
+        if flagged:
+            years = tuple(sorted({y for o in flagged for y in o.estimated}))
+            lines.append(t.ESTIMATED_COUNT.format(count=len(flagged), years=years_text(years)))
         overdue = [o for o in plan(self.schedule, facts, now).send if o.kind is Kind.REVIEW]
         if overdue:
             days = self.schedule.review_overdue_working_days
             lines.append(t.REVIEWER_OVERDUE.format(days=days, count=len(overdue[0].filing_ids)))
+        warning = estimated_warning(
+            self.schedule.calendar, self.schedule.calendar_years(), self.holidays
+        )
+        if warning:
+            lines.append(warning)
         lines.append("")
         lines.extend(unreachable_lines(session))
         return Text("\n".join(lines))

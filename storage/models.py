@@ -370,6 +370,9 @@ class ReminderRow(Base):
     # JSON list of {"channel", "chat_id", "outbox_id"} or {..., "skipped": reason}.
     recipients: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
+    # Years whose holidays no source knew when its day was computed (Monday to Friday
+    # instead), e.g. "Y+1" as digits; empty when every year was known.
+    calendar_estimate: Mapped[str | None] = mapped_column(String(40))
 
 
 class RenewalRow(Base):

@@ -64,6 +64,7 @@ class NewReminder:
     due_at: datetime
     status: str = PENDING
     note: str | None = None
+    calendar_estimate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class Reminder:
     sent_at: datetime | None
     recipients: tuple[dict[str, Any], ...]
     note: str | None
+    calendar_estimate: str | None = None
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -107,6 +109,7 @@ _COLUMNS = (
     ReminderRow.sent_at,
     ReminderRow.recipients,
     ReminderRow.note,
+    ReminderRow.calendar_estimate,
 )
 
 
@@ -221,6 +224,7 @@ class ReminderRepository:
                 "status": item.status,
                 "created_at": now,
                 "note": item.note,
+                "calendar_estimate": item.calendar_estimate,
             }
             for item in items
         ]
@@ -255,10 +259,13 @@ class ReminderRepository:
         status: str,
         now: datetime,
         recipients: Sequence[dict[str, Any]] = (),
+        *,
         note: str | None = None,
+        calendar_estimate: str | None = None,
     ) -> bool:
         """Marks a pending reminder sent (or obsolete); False when it was not pending any
-        more (another dispatcher got there first): the caller must then roll back."""
+        more (another dispatcher got there first): the caller must then roll back. The
+        calendar flag is the one of the day as computed when it is sent."""
         statement = (
             update(ReminderRow)
             .where(ReminderRow.id == reminder_id, ReminderRow.status == PENDING)
@@ -267,6 +274,7 @@ class ReminderRepository:
                 sent_at=now,
                 recipients=json.dumps(list(recipients), ensure_ascii=False),
                 note=note,
+                calendar_estimate=calendar_estimate,
             )
         )
         return _rowcount(self._session, statement) == 1

@@ -25,7 +25,7 @@ def locked(turn: Turn, state: ConvState, event: Event) -> Outcome:
     filing = turn.filing
     if filing.status == "submitted":
         submitted = (filing.submitted_at or turn.now).astimezone(SHANGHAI).date()
-        expected = chinese_date(add_working_days(submitted, 1))
+        expected = chinese_date(add_working_days(submitted, 1, turn.form.cycle.calendar))
         text = texts.LOCKED_SUBMITTED.format(version=filing.version, expected=expected)
         progress = texts.OVERVIEW_HEAD.format(percent=turn.view.progress())
         return turn.done(state, Text(f"{text}\n\n{progress}"))

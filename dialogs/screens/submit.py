@@ -41,7 +41,7 @@ def on_submit(turn: Turn, state: ConvState, raw: str, command: Command | None) -
             return submit_check(turn)
         version = turn.filing.version + 1
         turn.effects.append(SubmitFiling(version))
-        expected = add_working_days(local_today(turn), 1)
+        expected = add_working_days(local_today(turn), 1, turn.form.cycle.calendar)
         text = texts.SUBMITTED.format(version=version, expected=chinese_date(expected))
         return turn.done(ConvState(), Text(turn.lead(text)))
     turn.note(texts.NOT_AN_OPTION)
