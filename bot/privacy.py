@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import re
 
+from sqlalchemy.engine import make_url
+
 # Mainland mobile numbers (with or without +86) and 18-character resident ID numbers.
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
@@ -41,3 +43,11 @@ class MaskingFilter(logging.Filter):
 def install_log_masking() -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(MaskingFilter())
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for a message: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "（无法解析）"

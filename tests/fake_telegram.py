@@ -1114,6 +1114,7 @@ class FakeTelegram:
         self._photo_sizes: dict[str, list[JSONDict]] = {}
         self._next_file = 1
         self._webhook: JSONDict | None = None
+        self._webhook_error: tuple[int, str] | None = None
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         # Fault injection
         self._faults: dict[str, deque[_Fault]] = {}
@@ -1660,6 +1661,11 @@ class FakeTelegram:
         with self._cond:
             return [copy.deepcopy(q.update) for q in self._queue]
 
+    def webhook_failing(self, message: str, at: float | None = None) -> None:
+        """getWebhookInfo reports that delivering to the webhook failed (at `at`, default now)."""
+        with self._cond:
+            self._webhook_error = (int(time.time() if at is None else at), message)
+
     @property
     def webhook(self) -> JSONDict | None:
         with self._cond:
@@ -2033,6 +2039,8 @@ class FakeTelegram:
                 info["ip_address"] = self._webhook["ip_address"]
             if self._allowed_updates:
                 info["allowed_updates"] = list(self._allowed_updates)
+            if self._webhook_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_error
         return info
 
     @staticmethod
