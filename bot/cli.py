@@ -7,12 +7,13 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import reminder_admin
+from bot import observability, reminder_admin
 from bot.admin import import_roster, issue_invite
 from bot.app import App, bootstrap, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
@@ -85,6 +86,10 @@ async def _serve(app: App, settings: Settings) -> None:
         wechat = WeChatChannel(app.service, settings, reminders=reminders)
         web.add(wechat.routes())
         channels.append(wechat)
+    polling = settings.telegram_token is not None and not settings.telegram_webhook_url
+    timeout = float(settings.telegram_poll_timeout) if polling else None
+    health = observability.HealthConfig(app.db, channels, timeout, time.time())
+    web.add(observability.routes(health))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     install_log_masking()
     settings = Settings()
+    observability.configure_logging(settings.log_format)
     if args.command == "db":
         if args.action == "upgrade":
             migrate.upgrade(settings.database_url, args.revision or "head")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -164,6 +165,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # The reminder schedule (TOML, see reminders/schedule.toml, the shipped default).
     reminders_schedule: Path | None = None
+    # Log lines as plain text or one JSON object per line (for journald/Loki/ELK); personal
+    # numbers and tokens are masked either way.
+    log_format: Literal["text", "json"] = "text"
 
     def cycle(self) -> Cycle:
         return Cycle.for_year(
