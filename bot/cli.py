@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from bot import cycle_admin, reminder_admin, texts_ops
+from bot import cycle_admin, observability, reminder_admin, texts_ops
 from bot.admin import import_roster, issue_invite, run_export
 from bot.app import App, bootstrap, holiday_files, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
@@ -224,6 +225,10 @@ async def _serve(app: App, settings: Settings) -> None:
         wechat = WeChatChannel(app.service, settings, reminders=reminders)
         web.add(wechat.routes())
         channels.append(wechat)
+    polling = settings.telegram_token is not None and not settings.telegram_webhook_url
+    timeout = float(settings.telegram_poll_timeout) if polling else None
+    health = observability.HealthConfig(app.db, channels, timeout, time.time())
+    web.add(observability.routes(health))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -513,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings()
+        observability.configure_logging(settings.log_format)
         if getattr(args, "checks_schedule", False):
             try:
                 reminder_schedule(settings, holiday_files(settings).calendar)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -169,6 +170,9 @@ class Settings(BaseSettings):
     # The holiday notices entered for years chinese-calendar does not know yet: a TOML file,
     # or a directory of them, one year each (template: reminders/holidays.example.toml).
     holidays: Path = Path("data/holidays")
+    # Log lines as plain text or one JSON object per line (for journald/Loki/ELK); personal
+    # numbers and tokens are masked either way.
+    log_format: Literal["text", "json"] = "text"
 
     def cycle(self, calendar: WorkCalendar = PACKAGE_ONLY) -> Cycle:
         return Cycle.for_year(

@@ -30,6 +30,12 @@ over 20 MB, a second concurrent `getUpdates` terminates the first one with 409 C
 `getUpdates` is refused while a webhook is set. Pass `validate_formatting=False` to skip the
 `parse_mode` checks, `strict_chats=True` to refuse sends to users who never wrote to the bot, and
 `poll_conflicts=False` to let concurrent getUpdates calls wait side by side.
+
+Webhook mode: once `setWebhook` names an HTTPS URL, queued updates are POSTed there one at a time
+in update_id order, with the `X-Telegram-Bot-Api-Secret-Token` header, and leave the queue only
+when the bot answers 2xx; failures are retried and shown by `getWebhookInfo`
+(`last_error_date`, `last_error_message`). `webhook_ssl` is the SSL context the fake verifies
+the bot's certificate with (e.g. one trusting a test's self-signed certificate).
 """
 
 from __future__ import annotations
@@ -44,8 +50,11 @@ import re
 import select
 import socket
 import socketserver
+import ssl
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -1086,8 +1095,10 @@ class FakeTelegram:
         strict_chats: bool = False,
         poll_conflicts: bool = True,
         first_update_id: int = 100_000_001,
+        webhook_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.token = token
+        self.webhook_ssl = webhook_ssl
         self.poll_conflicts = poll_conflicts
         self.validate_formatting = validate_formatting
         self.strict_chats = strict_chats
@@ -1114,7 +1125,9 @@ class FakeTelegram:
         self._photo_sizes: dict[str, list[JSONDict]] = {}
         self._next_file = 1
         self._webhook: JSONDict | None = None
+        self._webhook_thread: threading.Thread | None = None
         self._webhook_error: tuple[int, str] | None = None
+        self._webhook_delivered: list[int] = []
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         # Fault injection
         self._faults: dict[str, deque[_Fault]] = {}
@@ -1173,6 +1186,10 @@ class FakeTelegram:
             daemon=True,
         )
         self._thread.start()
+        self._webhook_thread = threading.Thread(
+            target=self._deliver_webhooks, name="FakeTelegram:webhook", daemon=True
+        )
+        self._webhook_thread.start()
         return self
 
     def stop(self) -> None:
@@ -1194,6 +1211,9 @@ class FakeTelegram:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._webhook_thread is not None:
+            self._webhook_thread.join(timeout=5)
+            self._webhook_thread = None
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
@@ -2019,6 +2039,56 @@ class FakeTelegram:
         if params.get("drop_pending_updates"):
             self._queue.clear()
         return True
+
+    # ---------------------------------------------------------------- webhook delivery
+
+    def _deliver_webhooks(self) -> None:
+        """Telegram's side of webhook mode: the oldest queued update is POSTed to the webhook
+        URL until the bot answers 2xx, then the next one."""
+        while not self._stop_event.is_set():
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._stop_event.is_set() or bool(self._webhook and self._queue),
+                    timeout=0.5,
+                )
+                if self._stop_event.is_set() or not (self._webhook and self._queue):
+                    continue
+                queued = min(self._queue, key=lambda q: q.update_id)
+                url = str(self._webhook["url"])
+                secret = self._webhook.get("secret_token")
+                update = copy.deepcopy(queued.update)
+            error = self._post_update(url, secret, update)
+            with self._cond:
+                if error is None:
+                    if queued in self._queue:
+                        self._queue.remove(queued)
+                    self._webhook_delivered.append(queued.update_id)
+                    self._cond.notify_all()
+                    continue
+                self._webhook_error = (int(time.time()), error)
+            self._stop_event.wait(0.2)  # Telegram backs off too (for longer)
+
+    def _post_update(self, url: str, secret: Any, update: JSONDict) -> str | None:
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = str(secret)
+        request = urllib.request.Request(
+            url, data=json.dumps(update).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self.webhook_ssl) as answer:
+                status = int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return f"Wrong response from the webhook: {refused.code} {refused.reason}"
+        except (OSError, ssl.SSLError) as failed:
+            return f"Connection failed: {failed}"
+        return None if 200 <= status < 300 else f"Wrong response from the webhook: {status}"
+
+    @property
+    def webhook_delivered(self) -> list[int]:
+        """update_ids the bot's webhook accepted, in order."""
+        with self._cond:
+            return list(self._webhook_delivered)
 
     def _m_delete_webhook(self, params: JSONDict, uploads: list[_Upload]) -> bool:
         self._webhook = None

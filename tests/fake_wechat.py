@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections import deque
@@ -101,8 +102,11 @@ class FakeWeChat:
         encrypted: bool = True,
         callback_timeout: float = CALLBACK_TIMEOUT,
         templates: tuple[str, ...] = (TEMPLATE_ID,),
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.clock = clock
+        # How callbacks to an HTTPS server check its certificate (a test's own CA).
+        self.verify = verify
         self.encrypted = encrypted
         self.callback_timeout = callback_timeout
         self.templates = templates
@@ -238,6 +242,7 @@ class FakeWeChat:
                 params=params,
                 content=body.encode(),
                 timeout=self.callback_timeout,
+                verify=self.verify,
             )
         except httpx.TimeoutException:
             return Attempt(None, time.monotonic() - started, "")

@@ -9,6 +9,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot import observability
 from bot.channels.locks import ChatLocks
 from bot.channels.telegram.inbox import DurableBot, DurableQueue, UpdatesRequest
 from bot.channels.telegram.render import (
@@ -82,6 +84,7 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Any) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
+        started = time.perf_counter()
         try:
             if chat is None:
                 await coroutine
@@ -90,6 +93,8 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
                 await coroutine
         finally:
             self.handled(update)
+            if isinstance(update, Update):
+                observability.update_handled(CHANNEL, time.perf_counter() - started)
 
     async def initialize(self) -> None:
         return None
@@ -131,6 +136,8 @@ class TelegramChannel:
         self._albums: dict[tuple[str, str], _Album] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: set[asyncio.Task[Any]] = set()
+        # The background loops /health watches, by name.
+        self._watched: dict[str, asyncio.Task[Any]] = {}
         self.app = self._build()
         self.sender = TelegramSender(
             self.app.bot,
@@ -179,7 +186,7 @@ class TelegramChannel:
         await self.app.start()
         # Updates a previous process took from Telegram but did not finish: first.
         await self.inbox.replay(self.app.bot)
-        self._spawn(self.inbox.run_forgetter(), loop=True)
+        self._watched["telegram_inbox"] = self._spawn(self.inbox.run_forgetter(), loop=True)
         webhook = self.settings.telegram_webhook_url
         updater = self.app.updater
         assert updater is not None
@@ -199,11 +206,12 @@ class TelegramChannel:
                 allowed_updates=["message", "callback_query"],
             )
         # Replies committed before a restart (or during an outage) go out now.
-        self._spawn(self.sender.run_sweeper(self.sweep_interval), loop=True)
+        sweeper = self._spawn(self.sender.run_sweeper(self.sweep_interval), loop=True)
+        self._watched["telegram_sender"] = sweeper
         if self.reminders is not None:
             # Its first run is now: what fell due while the bot was down goes out once.
             self.reminders.start()
-        self._spawn(self.sender.run_marker(), loop=True)
+        self._watched["telegram_marker"] = self._spawn(self.sender.run_marker(), loop=True)
         # Start-up objects never die: keep them out of the collector's full passes, which
         # otherwise pause the bot for ~100 ms now and then (bench/README.md).
         gc.freeze()
@@ -231,6 +239,13 @@ class TelegramChannel:
         await self.inbox.forget_handled()
         await self.app.shutdown()
 
+    def loops_alive(self) -> dict[str, bool]:
+        """For /health: the updater and every background loop still running."""
+        updater = self.app.updater
+        alive = {"telegram_updater": updater is not None and updater.running}
+        alive.update({name: not task.done() for name, task in self._watched.items()})
+        return alive
+
     def webhook_secret(self) -> str:
         """The secret Telegram sends with every webhook call; derived from the token unless
         configured, so it is stable across restarts without being guessable."""
@@ -251,13 +266,14 @@ class TelegramChannel:
         while await self.sender.sweep():  # until a sweep sends nothing
             pass
 
-    def _spawn(self, coroutine: Any, *, loop: bool = False) -> None:
+    def _spawn(self, coroutine: Any, *, loop: bool = False) -> asyncio.Task[Any]:
         """A background task: a delivery (`loop=False`; stop() lets it finish) or a loop
         that runs until stop() cancels it."""
         task = asyncio.get_running_loop().create_task(coroutine)
         tasks = self._loops if loop else self._tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        return task
 
     # --- handlers ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from telegram import Bot, Update
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
+from bot import observability
 from bot.clock import Clock
 from storage.db import Database
 from storage.messaging import Inbox
@@ -68,6 +69,7 @@ class DurableQueue(asyncio.Queue[object]):
                 payload = json.dumps(item.to_dict(), ensure_ascii=False)
                 self._received.append((item.update_id, payload))
             if not self._polling:
+                observability.touch(observability.TELEGRAM_WEBHOOK)
                 await self.store()  # before PTB answers the webhook call
         await super().put(item)
 
@@ -193,6 +195,7 @@ class DurableBot(ExtBot[None]):
             # large, and replies are not delayed).
             await asyncio.sleep(BUSY_PAUSE)
         updates = await super().get_updates(*args, **kwargs)
+        observability.touch(observability.TELEGRAM_POLL)
         self._last_batch = len(updates)
         if updates:
             try:

@@ -116,6 +116,7 @@ class WeChatChannel:
         self._callbacks: dict[str, Callback] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._own_server: WebServer | None = None
+        self._sweeper: asyncio.Task[Any] | None = None
         self.port = settings.web_port
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -139,7 +140,7 @@ class WeChatChannel:
         self.port = web.port
         self.links.base_url = self._base_url(self.port)
         # Replies committed before a restart (or during an outage), reminders: out they go.
-        self.spawn(self.sender.run_sweeper(self.sweep_interval))
+        self._sweeper = self.spawn(self.sender.run_sweeper(self.sweep_interval))
         if self.reminders is not None:
             self.reminders.start()  # its first run is now: what fell due while down goes out
         log.info("wechat callback served on port %s at %s", self.port, self.path)
@@ -156,10 +157,15 @@ class WeChatChannel:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def loops_alive(self) -> dict[str, bool]:
+        """For /health: the sweeper that delivers the outbox still running."""
+        return {"wechat_sender": self._sweeper is not None and not self._sweeper.done()}
 
     async def _reminders_queued(self, report: Report) -> None:
         """Reminders just went into the outbox: deliver them now, not at the next sweep."""

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
+from bot import observability
 from bot.channels.wechat import texts
 from bot.channels.wechat.delivery import CHANNEL
 from bot.channels.wechat.links import FILE, UPLOAD, VIEW
@@ -100,6 +101,7 @@ class CallbackHandler(_Handler):
         xml = self._decrypted()
         if xml is None:
             return
+        observability.touch(observability.WECHAT_CALLBACK)
         callback = await self.channel.on_callback(xml, started)
         answer = callback.answer if callback is not None else None
         if answer is None:
@@ -115,6 +117,7 @@ class CallbackHandler(_Handler):
             await self.finish(answer)
         if callback is not None:
             callback.responded.set()
+            observability.update_handled(CHANNEL, time.monotonic() - started)
 
     def _decrypted(self) -> str | None:
         body = self.request.body.decode("utf-8", "replace")
