@@ -33,6 +33,11 @@ BULK_UNKNOWN_LABEL = "第 {line} 行“{label}”不是本部分的问题，已�
 BULK_ROWS = "共 {rows} 行：{ok} 行无误，{bad} 行有问题"
 BULK_TOO_MANY_CELLS = "这一行有 {cells} 列，模板只有 {columns} 列"
 
+# --- files ---------------------------------------------------------------------------------------
+
+# A photo sent while no file question is open is stored under this name (else the question's).
+PHOTO_STEM = "照片"
+
 # --- before binding -------------------------------------------------------------------------------
 
 # Said before binding: answered with the menu (which greets), never "not an invite code".

@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -26,7 +27,9 @@ from dialogs.replies import TextIn, reply_text
 from dialogs.state import ConvState
 from dialogs.submission import submit_check
 from dialogs.view import View
+from storage.files import EXTENSIONS, JPEG, OFD, PDF, PNG, AttachmentStore, display_name
 from tests.fakes import completed_filing
+from tests.filing_script import png_bytes
 
 FORM = build_form(Cycle.for_year(2025))
 NOW = datetime(2025, 12, 1, 2, tzinfo=UTC)
@@ -282,3 +285,41 @@ def test_roster_answers_are_left_alone() -> None:
     """Read-only answers are never re-parsed: what the association imported stays."""
     filing = Filing(1, 2025, answers={Key("enterprise.name"): Answer("Ａ（Ｂ）", Source.ROSTER)})
     assert View(FORM, filing).display(Key("enterprise.name")) == "Ａ（Ｂ）"
+
+
+# --- file names shown to anyone -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "content_type", "shown"),
+    [
+        ("营业执照\u202efdp.exe", PDF, "营业执照fdp.pdf"),
+        ("营业执照.pdf", PNG, "营业执照.png"),
+        ("scan.JPEG", JPEG, "scan.JPEG"),
+        ("合同.jpg", JPEG, "合同.jpg"),
+        ("C:\\Users\\张三\\桌面\\利润表", PDF, "利润表.pdf"),
+        ("../../etc/passwd", OFD, "passwd.ofd"),
+        ("\x00\x1b[31m.pdf", PDF, "附件.pdf"),
+        ("报告 2025.v2.docx", PDF, "报告 2025.v2.pdf"),
+        ("", JPEG, "附件.jpg"),
+    ],
+)
+def test_file_names_are_cleaned_and_carry_the_real_extension(
+    sent: str, content_type: str, shown: str
+) -> None:
+    assert display_name(sent, content_type) == shown
+
+
+def test_the_store_keeps_the_cleaned_name(tmp_path: Path) -> None:
+    store = AttachmentStore(tmp_path)
+    ref = store.put(png_bytes(), "营业执照\u202egnp.pdf")
+    assert ref.name == "营业执照gnp.png" and ref.content_type == PNG
+
+
+@settings(deadline=None)
+@given(st.text(max_size=80), st.sampled_from(sorted(EXTENSIONS)))
+def test_every_shown_name_is_clean_and_typed(name: str, content_type: str) -> None:
+    shown = display_name(name, content_type)
+    assert shown.lower().endswith(EXTENSIONS[content_type])
+    assert len(shown) <= 120 and "/" not in shown and "\\" not in shown
+    assert all(unicodedata.category(c) not in ("Cc", "Cf") for c in shown)
