@@ -6,7 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialogs import totals
-from dialogs.model import AddRecord, ClearAnswer, Filing, Key, SetAnswer, apply_changes
+from dialogs.model import (
+    AddRecord,
+    Change,
+    ClearAnswer,
+    Filing,
+    Key,
+    SetAnswer,
+    Value,
+    apply_changes,
+)
 from dialogs.view import View
 from tests.fakes import completed_filing
 
@@ -15,7 +24,7 @@ GROUPS = (totals.HOLDERS, totals.PROJECTS, totals.INNOVATIONS)
 ANSWER_KEYS = sorted(COMPLETE.answers)
 
 
-def _template(group: str) -> dict[str, object]:
+def _template(group: str) -> dict[str, Value]:
     """The answers of the group's first record in the scripted filing, by field."""
     first = COMPLETE.record_ids(group)[0]
     return {k.field: a.value for k, a in COMPLETE.answers.items() if k.record == first}
@@ -26,8 +35,8 @@ TEMPLATES = {group: _template(group) for group in GROUPS}
 
 def _add(filing: Filing, group: str, record: str, fields: list[str]) -> Filing:
     values = TEMPLATES[group]
-    changes = [AddRecord(group, record)]
-    changes += [SetAnswer(Key(f, record), values[f]) for f in fields]  # type: ignore[arg-type]
+    changes: list[Change] = [AddRecord(group, record)]
+    changes += [SetAnswer(Key(f, record), values[f]) for f in fields]
     return apply_changes(filing, changes)
 
 
