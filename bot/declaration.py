@@ -11,13 +11,14 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
-from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -28,8 +29,6 @@ from reportlab.platypus import (
     BaseDocTemplate,
     Frame,
     KeepTogether,
-    NextPageTemplate,
-    PageBreak,
     PageTemplate,
     Paragraph,
     Spacer,
@@ -39,9 +38,9 @@ from reportlab.platypus import (
 
 from dialogs import totals
 from dialogs.indicators import evaluate_all
-from dialogs.model import Key
+from dialogs.model import FileRef, Key
 from dialogs.spec import GroupSpec, SectionSpec
-from dialogs.view import View
+from dialogs.view import SKIPPED, View
 from dialogs.workdays import SHANGHAI
 
 log = logging.getLogger(__name__)
@@ -61,6 +60,9 @@ FONT_CANDIDATES: tuple[Path, ...] = (
 )
 
 TITLE = "{year} 年度计算机信息系统集成（信息工程）企业年检申报表"
+CREATOR = "年检助手"
+# An optional question left empty, or nothing to show: a dash, never chat words.
+EMPTY = "—"
 SUBTITLE = "申报单位：{name}　　统一社会信用代码：{code}　　资质等级：{grade}"
 HEADER = "{name} · 申报表第 {version} 版"
 FOOTER = "第 {page} 页 / 共 {pages} 页"
@@ -70,9 +72,19 @@ STAMP_TEXT = (
     "本单位承诺以上填报内容及所附材料真实、准确、完整，如有不实，愿承担相应责任。"
     "请打印本申报表，加盖单位公章、由法定代表人签字后，扫描回传至年检助手。"
 )
-STAMP_CELLS = (
-    ("单位（盖章）", "法定代表人（签字）"),
-    ("日期：　　年　　月　　日", "日期：　　年　　月　　日"),
+STAMP_CELLS = ("单位（盖章）", "法定代表人（签字）")
+# Room to write a date by hand: wide gaps before 年, 月 and 日.
+# (No-break spaces: a paragraph collapses ordinary and ideographic ones.)
+STAMP_DATE = "日期：" + "\u00a0" * 14 + "年" + "\u00a0" * 8 + "月" + "\u00a0" * 8 + "日"
+PROJECT_NOTE = "金额单位：万元。服务费合计 = 前六项费用之和；合同金额 = 服务费合计 + 后四项。"
+PROJECT_NOTE = "金额单位：万元。服务费合计 = 前六项费用之和；合同金额 = 服务费合计 + 后四项。"
+PROJECT_LIST_HEAD = (
+    "序号",
+    "项目名称",
+    "建设单位（甲方）",
+    "合同签订日期",
+    "验收日期",
+    "合同金额（万元）",
 )
 INDICATORS_TITLE = "参考指标（{grade}级）"
 INDICATOR_HEAD = ("指标", "本单位", "要求", "结论")
@@ -110,7 +122,13 @@ class _Styles:
             "subtitle", fontName=font, fontSize=9, leading=13, alignment=TA_CENTER
         )
         self.heading = ParagraphStyle(
-            "heading", fontName=font, fontSize=12, leading=18, spaceBefore=8, spaceAfter=4
+            "heading",
+            fontName=font,
+            fontSize=12,
+            leading=18,
+            spaceBefore=8,
+            spaceAfter=4,
+            keepWithNext=1,  # a heading never ends a page without its table
         )
         self.cell = ParagraphStyle("cell", fontName=font, fontSize=8.5, leading=11, wordWrap="CJK")
         self.head = ParagraphStyle("head", parent=self.cell, alignment=TA_CENTER)
@@ -119,6 +137,8 @@ class _Styles:
         self.dense = ParagraphStyle("dense", fontName=font, fontSize=7, leading=9, wordWrap="CJK")
         self.dense_head = ParagraphStyle("dense_head", parent=self.dense, alignment=TA_CENTER)
         self.figure = ParagraphStyle("figure", parent=self.dense, alignment=TA_RIGHT)
+        self.cell_figure = ParagraphStyle("cell_figure", parent=self.cell, alignment=TA_RIGHT)
+        self.stamp = ParagraphStyle("stamp", fontName=font, fontSize=10.5, leading=14)
 
 
 def _escape(text: str) -> str:
@@ -172,9 +192,28 @@ class DeclarationBuilder:
         return table
 
     def _cell_style(self, value: object, default: ParagraphStyle, dense: bool) -> ParagraphStyle:
-        if dense and isinstance(value, _Figure):
-            return self.s.figure
+        if isinstance(value, _Figure):
+            return self.s.figure if dense else self.s.cell_figure
         return default
+
+    def shown(self, key: Key) -> str:
+        """An answer as printed: empty (skipped or not given) is a dash, a file its name only
+        (the size is the chat's business), amounts and counts right-aligned figures."""
+        value = self.view.filing.get(key)
+        if value is None or value == SKIPPED:
+            return EMPTY
+        if isinstance(value, FileRef):
+            return value.name
+        return self.view.display(key)
+
+    def figure(self, key: Key) -> str:
+        """A figure of a table whose header names the unit: "1,234.56", right-aligned."""
+        value = self.view.filing.get(key)
+        if isinstance(value, Decimal):
+            return _money(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _Figure(str(value))
+        return self.shown(key)
 
     # --- sections ------------------------------------------------------------------------------
 
@@ -219,7 +258,7 @@ class DeclarationBuilder:
             out.append(self.per_year(section, years))
         else:
             rows = [
-                (self.view.label(entry), self.view.display(entry))
+                (self.view.label(entry), self.shown(entry))
                 for entry in self.view.layout(section)
                 if not isinstance(entry, GroupSpec)
             ]
@@ -237,8 +276,9 @@ class DeclarationBuilder:
 
     def per_year(self, section: SectionSpec, years: Sequence[int]) -> Table:
         fields = [f for f in section.items if not isinstance(f, GroupSpec) and self.view.applies(f)]
-        head = ["项目（万元）", *(f"{y}年" for y in years)]
-        rows = [[f.label, *(self.view.display(Key(f.id, "", y)) for y in years)] for f in fields]
+        unit = next((f.unit for f in fields if f.unit), "")
+        head = [f"项目（{unit}）" if unit else "项目", *(f"{y}年" for y in years)]
+        rows = [[f.label, *(self.figure(Key(f.id, "", y)) for y in years)] for f in fields]
         width = 110 * mm / max(len(years), 1)
         return self.table([head, *rows], [70 * mm, *([width] * len(years))])
 
@@ -249,84 +289,97 @@ class DeclarationBuilder:
             return [self.p(f"{group.noun}：无")]
         head = ["序号", *(f.label for f in fields)]
         rows = [
-            [str(i), *(self.view.display(Key(f.id, rid)) for f in fields)]
-            for i, rid in enumerate(ids, 1)
+            [str(i), *(self.shown(Key(f.id, rid)) for f in fields)] for i, rid in enumerate(ids, 1)
         ]
         first = 10 * mm
         width = 170 * mm / max(len(fields), 1)
         return [self.table([head, *rows], [first, *([width] * len(fields))])]
 
     def projects(self, heading: Paragraph) -> list[Any]:
+        """Two portrait tables: what each project is, then its amounts (twelve figures wide),
+        so the form keeps one orientation and never leaves a page nearly empty."""
         v = self.view
-        out: list[Any] = [NextPageTemplate("landscape"), PageBreak(), heading]
+        out: list[Any] = [heading]
         ids = totals.project_records(v)
-        out.append(
-            self.p(
-                f"{v.label(Key('projects.has_projects'))}：{v.display(Key('projects.has_projects'))}"
-            )
-        )
+        has = Key("projects.has_projects")
+        out.append(self.p(f"{v.label(has)}：{self.shown(has)}"))
         if ids:
-            head = [
-                "序号",
-                "项目名称",
-                "建设单位",
-                "签订日期",
-                "验收日期",
-                *(v.spec.field(f).label for f in totals.SERVICE_FEES),
-                "服务费合计",
-                *(v.spec.field(f).label for f in totals.OTHER_COSTS),
-                "合同金额",
-            ]
-            rows: list[list[object]] = []
-            for i, rid in enumerate(ids, 1):
-                merged = "（合并）" if v.get("project.merged", rid) is True else ""
-                rows.append(
-                    [
-                        i,
-                        f"{v.get('project.name', rid) or ''}{merged}",
-                        v.get("project.client", rid) or "",
-                        v.display(Key("project.contract_date", rid)),
-                        v.display(Key("project.acceptance_date", rid)),
-                        *(_money(v.num(f, rid)) for f in totals.SERVICE_FEES),
-                        _money(totals.service_total(v, rid)),
-                        *(_money(v.num(f, rid)) for f in totals.OTHER_COSTS),
-                        _money(totals.contract_amount(v, rid)),
-                    ]
-                )
-            col = totals.column_totals(v)
-            rows.append(
-                [
-                    "合计",
-                    f"{len(ids)} 个项目",
-                    "",
-                    "",
-                    "",
-                    *(_money(col[f]) for f in totals.SERVICE_FEES),
-                    _money(col["service_total"]),
-                    *(_money(col[f]) for f in totals.OTHER_COSTS),
-                    _money(col["contract_amount"]),
-                ]
-            )
-            widths = [8 * mm, 33 * mm, 24 * mm, 15 * mm, 15 * mm] + [14.3 * mm] * 12
-            out.append(self.table([head, *rows], widths, dense=True))
-            out.append(
-                self.p(
-                    "金额单位：万元。服务费合计 = 前六项费用之和；合同金额 = 服务费合计 + 后四项。",
-                    self.s.small,
-                )
-            )
+            out.append(self.project_list(ids))
+            out.append(Spacer(1, 2 * mm))
+            out.append(self.project_amounts(ids))
+            out.append(self.p(PROJECT_NOTE, self.s.small))
         sales = Key("projects.self_developed_sales")
         out.append(Spacer(1, 2 * mm))
-        out.append(self.p(f"{v.label(sales)}：{v.display(sales)}"))
-        out.extend([NextPageTemplate("portrait"), PageBreak()])
+        out.append(self.p(f"{v.label(sales)}：{self.shown(sales)}"))
         return out
+
+    def project_list(self, ids: Sequence[str]) -> Table:
+        v = self.view
+        head = PROJECT_LIST_HEAD
+        rows: list[list[object]] = []
+        for i, rid in enumerate(ids, 1):
+            merged = "（合并填报）" if v.get("project.merged", rid) is True else ""
+            rows.append(
+                [
+                    str(i),
+                    f"{self.shown(Key('project.name', rid))}{merged}",
+                    self.shown(Key("project.client", rid)),
+                    self.shown(Key("project.contract_date", rid)),
+                    self.shown(Key("project.acceptance_date", rid)),
+                    _money(totals.contract_amount(v, rid)),
+                ]
+            )
+        col = totals.column_totals(v)
+        rows.append(["合计", f"{len(ids)} 个项目", "", "", "", _money(col["contract_amount"])])
+        widths = [12 * mm, 52 * mm, 40 * mm, 24 * mm, 24 * mm, 28 * mm]
+        return self.table([head, *rows], widths)
+
+    def project_amounts(self, ids: Sequence[str]) -> Table:
+        v = self.view
+        head = [
+            "序号",
+            *(v.spec.field(f).label for f in totals.SERVICE_FEES),
+            "服务费合计",
+            *(v.spec.field(f).label for f in totals.OTHER_COSTS),
+            "合同金额",
+        ]
+        rows: list[list[object]] = []
+        for i, rid in enumerate(ids, 1):
+            rows.append(
+                [
+                    str(i),
+                    *(_money(v.num(f, rid)) for f in totals.SERVICE_FEES),
+                    _money(totals.service_total(v, rid)),
+                    *(_money(v.num(f, rid)) for f in totals.OTHER_COSTS),
+                    _money(totals.contract_amount(v, rid)),
+                ]
+            )
+        col = totals.column_totals(v)
+        rows.append(
+            [
+                "合计",
+                *(_money(col[f]) for f in totals.SERVICE_FEES),
+                _money(col["service_total"]),
+                *(_money(col[f]) for f in totals.OTHER_COSTS),
+                _money(col["contract_amount"]),
+            ]
+        )
+        figures = 1 + len(totals.SERVICE_FEES) + len(totals.OTHER_COSTS) + 1
+        first = 9 * mm
+        widths = [first] + [(180 * mm - first) / figures] * figures
+        return self.table([head, *rows], widths, dense=True)
 
     def completion(self) -> list[Any]:
         rows = [("年度", "完成项目数", "合同总值（万元）", "服务费总值（万元）")]
         for row in totals.completion_rows(self.view):
             mark = "（自动）" if row.computed else ""
             rows.append(
-                (f"{row.year}{mark}", str(row.count), _money(row.contract), _money(row.service))
+                (
+                    f"{row.year}{mark}",
+                    _Figure(str(row.count)),
+                    _money(row.contract),
+                    _money(row.service),
+                )
             )
         rows.append(("三年合计", "", _money(totals.three_year_total(self.view)), ""))
         return [self.table(rows, [40 * mm, 35 * mm, 52 * mm, 53 * mm])]
@@ -337,21 +390,27 @@ class DeclarationBuilder:
         for result in evaluate_all(self.view):
             value = _money(result.value) if not isinstance(result.value, int) else str(result.value)
             need = "无要求" if result.threshold is None else f"≥ {result.threshold}"
-            verdict = "—" if result.met is None else ("达到" if result.met else "低于（仅提示）")
+            verdict = EMPTY if result.met is None else ("达到" if result.met else "低于（仅提示）")
             rows.append((result.spec.label, f"{value} {result.spec.unit}", need, verdict))
         title = INDICATORS_TITLE.format(grade=grade.value if grade else "")
         table = self.table(rows, [60 * mm, 45 * mm, 40 * mm, 35 * mm])
         return [KeepTogether([self.p(title, self.s.heading), table])]
 
     def stamp(self) -> list[Any]:
-        cells = [[self.p(a), self.p(b)] for a, b in STAMP_CELLS]
-        table = Table(cells, colWidths=[90 * mm, 90 * mm], rowHeights=[40 * mm, 10 * mm])
+        """Room to stamp and sign, and a date line with room to write on."""
+        cells = [
+            [self.p(a, self.s.stamp) for a in STAMP_CELLS],
+            [self.p(STAMP_DATE, self.s.stamp), self.p(STAMP_DATE, self.s.stamp)],
+        ]
+        table = Table(cells, colWidths=[90 * mm, 90 * mm], rowHeights=[45 * mm, 16 * mm])
         table.setStyle(
             TableStyle(
                 [
                     ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
                     ("INNERGRID", (0, 0), (-1, -1), 0.5, colors.black),
                     ("VALIGN", (0, 0), (-1, 0), "TOP"),
+                    ("VALIGN", (0, 1), (-1, 1), "MIDDLE"),
+                    ("TOPPADDING", (0, 0), (-1, 0), 4),
                 ]
             )
         )
@@ -372,13 +431,25 @@ def _money(value: object) -> str:
     return _Figure(f"{value:,.2f}")
 
 
-def _numbered_canvas(header: str, font: str) -> type[Canvas]:
-    """A canvas that knows the page count before drawing headers and footers."""
+def _pdf_date(when: datetime) -> str:
+    """A PDF date string (D:YYYYMMDDHHmmSS+08'00'), in Beijing time."""
+    local = when.astimezone(SHANGHAI)
+    offset = local.utcoffset() or timedelta(0)
+    hours, minutes = divmod(int(offset.total_seconds()) // 60, 60)
+    return f"D:{local:%Y%m%d%H%M%S}{hours:+03d}'{minutes:02d}'"
+
+
+def _numbered_canvas(header: str, font: str, created: datetime) -> type[Canvas]:
+    """A canvas that knows the page count before drawing headers and footers, and dates the
+    document when it was made (reportlab's invariant mode would say 2000-01-01)."""
+    stamp = _pdf_date(created)
 
     class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab ships no types
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._pages: list[dict[str, Any]] = []
+            self._doc.setDateFormatter(lambda *_parts: stamp)
+            self.setCreator(CREATOR)
 
         def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
@@ -411,8 +482,9 @@ def declaration_pdf(view: View, *, version: int, fonts: Fonts, generated_at: dat
     doc = BaseDocTemplate(
         out,
         pagesize=A4,
-        title=TITLE.format(year=view.year),
-        author=name,
+        title=f"{TITLE.format(year=view.year)}（{name}）" if name else TITLE.format(year=view.year),
+        author=name or CREATOR,
+        creator=CREATOR,
         subject=f"第 {version} 版",
         leftMargin=15 * mm,
         rightMargin=15 * mm,
@@ -421,15 +493,8 @@ def declaration_pdf(view: View, *, version: int, fonts: Fonts, generated_at: dat
         invariant=True,
     )
     portrait_frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="p")
-    lw, lh = landscape(A4)
-    landscape_frame = Frame(15 * mm, 14 * mm, lw - 30 * mm, lh - 30 * mm, id="l")
-    doc.addPageTemplates(
-        [
-            PageTemplate("portrait", [portrait_frame], pagesize=A4),
-            PageTemplate("landscape", [landscape_frame], pagesize=landscape(A4)),
-        ]
-    )
+    doc.addPageTemplates([PageTemplate("portrait", [portrait_frame], pagesize=A4)])
     builder = DeclarationBuilder(view, version, fonts, generated_at)
     header = HEADER.format(name=name, version=version)
-    doc.build(builder.story(), canvasmaker=_numbered_canvas(header, fonts.name))
+    doc.build(builder.story(), canvasmaker=_numbered_canvas(header, fonts.name, generated_at))
     return out.getvalue()

@@ -12,7 +12,7 @@ column is a field); its Chinese header is for people; computed columns are marke
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -25,6 +25,7 @@ from dialogs.indicators import evaluate
 from dialogs.model import FileRef, Filing, Key, Source, Value
 from dialogs.parsing import Option
 from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
+from dialogs.texts_preview import KIND_NAMES
 from dialogs.view import SKIPPED, Status, View
 from dialogs.workdays import SHANGHAI
 from storage.enterprises import Enterprise
@@ -87,6 +88,13 @@ RESULTS = (
     Option("unknown", "资质等级未知"),
 )
 STATUSES = tuple(Option(value, label) for value, label in tr.STATUS.items())
+# The legend's types: the workbook shows the Chinese name, legend.csv the stable id.
+KINDS = (
+    *(Option(kind.value, name) for kind, name in KIND_NAMES.items()),
+    Option("computed", "自动计算"),
+    Option("datetime", "日期时间（北京时间）"),
+    Option("sections", "部分列表"),
+)
 TITLE_STATUS = "申报状态"
 TITLE_DETAILS = "{number} {noun}明细"
 TITLE_TOTALS = "计算合计"
@@ -202,7 +210,12 @@ def _source(filing: Filing, scalars: Sequence[FieldSpec], year: int) -> str | No
 def _category(view: View, rid: str) -> Cell:
     cert = view.get("holder.certificate", rid)
     found = catalog.BY_ID.get(cert) if isinstance(cert, str) else None
-    return f"{found.category} {found.level}" if found is not None else None
+    if found is None:
+        return None
+    # "国家软考（中级）" names its level already; "其他有效证书" gets it in brackets.
+    if found.level in found.category or found.level == catalog.NO_LEVEL:
+        return found.category
+    return f"{found.category}（{found.level}）"
 
 
 _RECORD_COMPUTED: dict[str, tuple[_Computed, ...]] = {
@@ -551,6 +564,7 @@ def legend(tables: Iterable[Table]) -> Table:
             strict=True,
         )
     )
+    columns = tuple(replace(c, options=KINDS) if c.id == "kind" else c for c in columns)
     rows: list[Row] = []
     for table in tables:
         for index, column in enumerate(table.columns, 1):

@@ -29,7 +29,7 @@ from bot.workflow import (
     load_filing,
     reviewers_of,
 )
-from dialogs import texts, texts_reminders
+from dialogs import texts, texts_input, texts_reminders
 from dialogs import texts_review as tr
 from dialogs.commands import Command, command_of
 from dialogs.effects import (
@@ -61,7 +61,7 @@ from dialogs.replies import (
     to_payload,
 )
 from dialogs.review import ReviewState, review_step
-from dialogs.spec import FormSpec
+from dialogs.spec import FormSpec, Kind
 from dialogs.state import ConvState
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI
@@ -117,7 +117,8 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """A file as a channel received it, before it is checked and stored."""
+    """A file as a channel received it, before it is checked and stored. `name` is empty
+    for a file sent without one (a photo): it is named after the question it answers."""
 
     name: str
     data: bytes
@@ -692,18 +693,31 @@ class ChatService:
         except AttachmentRejected as rejected:
             event = FileIn(None, rejected.reason_zh)
             return self.handle(channel, chat_id, event, event_id=event_id, queue=queue)
+        slot = self._slot_label(channel, chat_id)
         if len(files) > 1 and all(kind in IMAGE_TYPES for kind in kinds):
             combined = images_to_pdf([f.data for f in files])
-            ref = self.files.put(combined, _album_name(files))
+            ref = self.files.put(combined, _album_name(files, slot))
             return self.handle(channel, chat_id, FileIn(ref), event_id=event_id, queue=queue)
         turns = []
         for i, incoming in enumerate(files):
-            ref = self.files.put(incoming.data, incoming.name)
+            ref = self.files.put(incoming.data, incoming.name or slot)
             part_id = event_id if event_id is None or len(files) == 1 else f"{event_id}#{i}"
             turns.append(self.handle(channel, chat_id, FileIn(ref), event_id=part_id, queue=queue))
         ids = tuple(i for turn in turns for i in turn.outbox_ids)
         notified = tuple(dict.fromkeys(n for turn in turns for n in turn.notified))
         return replace(turns[-1], outbox_ids=ids, notified=notified)
+
+    def _slot_label(self, channel: str, chat_id: str) -> str:
+        """The label of the file question the chat is at ("营业执照"), to name a photo by;
+        a general name when it is at none."""
+        with self.db.session() as session:
+            stored = ConversationRepository(session).get(channel, chat_id)
+        field_id = ConvState.from_dict(stored.state).field if stored is not None else ""
+        if field_id and self.form.owner_of(field_id) is not None:
+            spec = self.form.field(field_id)
+            if spec.kind is Kind.FILE:
+                return spec.label
+        return texts_input.PHOTO_STEM
 
     def _waits_for_table(self, channel: str, chat_id: str) -> bool:
         with self.db.session() as session:
@@ -725,6 +739,6 @@ class ChatService:
         return member is not None or channel in self.trial_channels
 
 
-def _album_name(files: Sequence[Incoming]) -> str:
-    stem = files[0].name.rsplit(".", 1)[0] or "照片"
+def _album_name(files: Sequence[Incoming], slot: str) -> str:
+    stem = files[0].name.rsplit(".", 1)[0] or slot
     return f"{stem}（{len(files)}页）.pdf"

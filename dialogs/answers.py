@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
-from dialogs import parsing
+from dialogs import parsing, texts_input
 from dialogs.model import AddRecord, Change, Key, SetAnswer, Value, apply_changes
 from dialogs.spec import FieldSpec, Kind
 from dialogs.view import View
@@ -29,20 +30,65 @@ def parse_answer(view: View, spec: FieldSpec, key: Key, raw: str) -> Value | Inv
         own = spec.kind in (Kind.TEXT, Kind.DATE) and spec.example
         example = spec.example if own else error.example
         return Invalid(error.reason, example or spec.example)
+    reason = _refusal(view, spec, key, value)
+    if reason is None:
+        return value
+    return Invalid(reason, _example(view, spec, key, value))
+
+
+def _refusal(view: View, spec: FieldSpec, key: Key, value: Value) -> str | None:
+    """Why a parsed value cannot be stored: a field rule, the field's date range, or a
+    consistency check of its section; None when it can."""
     for rule in spec.rules:
         reason = rule(view, key, value)
         if reason:
-            return Invalid(reason, spec.example)
+            return reason
+    if isinstance(value, date):
+        reason = _out_of_range(view, spec, value)
+        if reason:
+            return reason
     problem = _breaks_check(view, spec, key, value)
-    if problem:
-        return Invalid(problem + _BACK_HINT, spec.example or "0")
-    return value
+    return problem + _BACK_HINT if problem else None
+
+
+def date_bounds(view: View, spec: FieldSpec) -> tuple[date, date]:
+    """The earliest and latest date the field accepts."""
+    low, high = spec.date_range
+    return date(view.year + low, 1, 1), date(view.year + high, 12, 31)
+
+
+def _out_of_range(view: View, spec: FieldSpec, value: date) -> str | None:
+    low, high = date_bounds(view, spec)
+    if low <= value <= high:
+        return None
+    return texts_input.DATE_OUT_OF_RANGE.format(
+        label=spec.label, low=low.isoformat(), high=high.isoformat(), value=value.isoformat()
+    )
+
+
+def _example(view: View, spec: FieldSpec, key: Key, refused: Value) -> str:
+    """An accepted example, never the value just refused: for a date one that passes the
+    field's rules, range and checks when there is such a date among a few candidates."""
+    fallback = spec.example or "0"
+    if not isinstance(refused, date):
+        return fallback
+    low, high = date_bounds(view, spec)
+    candidates = [spec.example] if spec.example else []
+    for year in (view.year, view.year - 1, high.year, low.year):
+        candidates += [f"{year}-{month_day}" for month_day in ("06-30", "12-31", "01-15")]
+    for candidate in candidates:
+        try:
+            parsed = parsing.parse_date(candidate)
+        except parsing.ParseError:
+            continue
+        if parsed != refused and _refusal(view, spec, key, parsed) is None:
+            return candidate
+    return next((c for c in candidates if c != refused.isoformat()), fallback)
 
 
 # Kinds whose text needs nothing but the parser; the others depend on the field.
 _PARSERS: dict[Kind, Callable[[str], Value]] = {
     Kind.COUNT: parsing.parse_count,
-    Kind.DATE: parsing.parse_date,
     Kind.YESNO: parsing.parse_yes_no,
     Kind.MOBILE: parsing.parse_mobile,
     Kind.LANDLINE: parsing.parse_landline,
@@ -62,9 +108,24 @@ def _parse(view: View, spec: FieldSpec, raw: str) -> Value:
             return parsing.parse_amount(raw, allow_negative=spec.allow_negative)
         case Kind.YEAR:
             return _parse_year(view, spec, raw)
+        case Kind.DATE:
+            return _parse_date(spec, raw)
         case Kind.CHOICE:
             return parsing.match_option(raw, spec.options)
     raise parsing.ParseError("这一项需要上传文件。", "发送 PDF、JPG 或 PNG 文件")
+
+
+def _parse_date(spec: FieldSpec, raw: str) -> Value:
+    if spec.open_ended and parsing.normalize(raw).rstrip("。.") in texts_input.LONG_TERM_WORDS:
+        return texts_input.LONG_TERM
+    try:
+        return parsing.parse_date(raw)
+    except parsing.ParseError as error:
+        if not spec.open_ended:
+            raise
+        raise parsing.ParseError(
+            f"{error.reason}{texts_input.LONG_TERM_HINT}", error.example
+        ) from None
 
 
 def _parse_year(view: View, spec: FieldSpec, raw: str) -> int:

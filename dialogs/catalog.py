@@ -23,6 +23,7 @@ class Certificate:
 _RK_MID = "国家软考（中级）"
 _RK_HIGH = "国家软考（高级）"
 _OTHER = "其他有效证书"
+NO_LEVEL = "无"
 
 CERTIFICATES: tuple[Certificate, ...] = (
     Certificate("rk_process_assessor", "软件过程能力评估师", _RK_MID, "中级"),

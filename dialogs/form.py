@@ -405,7 +405,9 @@ def build_form(cycle: Cycle) -> FormSpec:
                             Kind.DATE,
                             required=False,
                             example=f"{y + 3}-12-31",
-                            help="长期有效的证书请发送“跳过”。",
+                            help="长期有效的证书请填写“长期”。",
+                            date_range=(-10, 50),
+                            open_ended=True,
                         ),
                     ),
                     min_records=1,
@@ -487,6 +489,7 @@ def build_form(cycle: Cycle) -> FormSpec:
                             "合同签订日期",
                             Kind.DATE,
                             example=f"{y - 1}-06-15",
+                            date_range=(-20, 0),
                         ),
                         FieldSpec(
                             "project.acceptance_date",
@@ -495,6 +498,7 @@ def build_form(cycle: Cycle) -> FormSpec:
                             example=f"{y}-03-01",
                             help=f"必须是 {y} 年内的日期（验收报告或部分回款发票的日期）。",
                             rules=(_in_year("验收日期"),),
+                            date_range=(0, 0),
                         ),
                         FieldSpec(
                             "project.merged",
@@ -586,6 +590,7 @@ def build_form(cycle: Cycle) -> FormSpec:
                             Kind.DATE,
                             example=f"{y}-05-20",
                             rules=(_in_year("取得日期"),),
+                            date_range=(0, 0),
                         ),
                         FieldSpec(
                             "innovation.certificate",

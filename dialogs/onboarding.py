@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogs import parsing, texts
+from dialogs import parsing, texts, texts_input
 from dialogs.cycle import Grade
 from dialogs.effects import Effect, RedeemInvite, RequestBinding, RequestRegistration
 from dialogs.replies import Button, Choice, Event, FileIn, Reply, Start, Text, TextIn
@@ -84,8 +84,14 @@ def onboarding_step(
             return _ask(OnboardingState("binding"))
         if text in ("注册", "新获证企业注册", "2"):
             return _ask(OnboardingState("registration"))
-        return _menu(help_line, year, texts.NOT_A_CODE if text else "")
+        return _menu(help_line, year, texts.NOT_A_CODE if text and not _greeting(text) else "")
     return _answer(state, event.text, year)
+
+
+def _greeting(text: str) -> bool:
+    """ "你好", "您好！", "hello~": a greeting, answered with the menu and what to do."""
+    word = text.casefold().rstrip("!！~～。.,，?？ ").lstrip("/")
+    return word in texts_input.GREETING_WORDS
 
 
 def _menu(help_line: str, year: int, lead: str = "") -> OnboardingOutcome:

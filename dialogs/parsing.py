@@ -54,7 +54,11 @@ EXAMPLE_OPTION = "输入编号（如 3）或名称"
 # kept here because the whitespace collapse below turns them into single spaces.
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f]"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f"
+    # the remaining format characters (Unicode category Cf): number signs, shorthand and
+    # hieroglyph controls, musical formatting
+    "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]"
 )
 # Minus and hyphen look-alikes that NFKC leaves alone. The em dash is not among them: in free
 # Chinese text "——" is punctuation; the value parsers treat it as a separator separately.
@@ -64,16 +68,30 @@ _TRAILING_PUNCT = re.compile(r"[\s。!~]+$")
 _ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 
 
+# Terminal escape sequences pasted from a console (colours, titles): removed whole, so that
+# no "[31m" is left behind when the ESC itself goes.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor movement
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC: window titles, links
+    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+)
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without terminal escapes, control, format and bidi-override characters."""
+    return _INVISIBLE.sub("", _ESCAPES.sub("", text))
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width to half-width), minus variants to "-", whitespace collapsed and trimmed."""
-    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text)).translate(_MINUS)
+    text = unicodedata.normalize("NFKC", strip_invisible(text)).translate(_MINUS)
     return " ".join(text.split())
 
 
 def clean_text(text: str) -> str:
     """Free text kept as typed (no width folding: full-width Chinese punctuation stays), minus
     invisible characters, with whitespace collapsed."""
-    return " ".join(_INVISIBLE.sub("", text).split())
+    return " ".join(strip_invisible(text).split())
 
 
 def _value_text(text: str) -> str:
@@ -451,8 +469,10 @@ def parse_credit_code(text: str) -> str:
 
 
 def parse_text(text: str, *, max_len: int = 200) -> str:
-    """Free text: normalised, non-empty, at most `max_len` characters."""
-    value = normalize(text)
+    """Free text (a name, a title) stored as typed: trimmed, whitespace runs collapsed,
+    invisible and control characters removed, and nothing else changed: full-width brackets
+    and digits are the contact's to choose. Comparisons normalise on their own."""
+    value = clean_text(text)
     if not value:
         raise ParseError("内容不能为空。", EXAMPLE_TEXT)
     if len(value) > max_len:

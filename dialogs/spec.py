@@ -87,6 +87,11 @@ class FieldSpec:
     max_len: int = 200
     # Lower and upper bound for YEAR answers, relative to the inspection year.
     year_range: tuple[int, int] = (-60, 0)
+    # The years a DATE answer may fall in (1 January of the first to 31 December of the
+    # last), relative to the inspection year: 9999-12-31 or 1900-01-01 is a typing slip.
+    date_range: tuple[int, int] = (-30, 10)
+    # A DATE that may be "长期" (valid without end), stored as that word.
+    open_ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dialogs import texts
 from dialogs.indicators import evaluate_all
+from dialogs.magnitude import doubtful_lines
 from dialogs.model import Filing, Key
 from dialogs.spec import FormSpec, SectionSpec
 from dialogs.view import Status, View
@@ -34,12 +35,20 @@ def submit_check(view: View) -> Check:
     if not to_fix:
         lines.append(texts.CHECK_COMPLETE)
     lines.append(texts.CHECK_TOTALS)
+    indicators = evaluate_all(view) if view.grade is not None else []
+    # Section totals end with their indicator's line; the indicators are listed below.
+    shown_below = {r.spec.label for r in indicators}
     for section in sections:
         if section.totals is not None and section.id in ("projects", "completion", "holders"):
-            lines.extend(f"  {label}：{value}" for label, value in section.totals(view))
+            lines.extend(
+                f"  {label}：{value}"
+                for label, value in section.totals(view)
+                if label not in shown_below
+            )
     if view.grade is not None:
         lines.append(texts.OVERVIEW_INDICATORS.format(grade=view.grade.value))
-        lines.extend(f"  {r.spec.label}：{r.text}" for r in evaluate_all(view))
+        lines.extend(f"  {r.spec.label}：{r.text}" for r in indicators)
+    lines.extend(doubtful_lines(view))
     lines.append(texts.CHECK_READY if not to_fix else texts.CHECK_NOT_READY)
     return Check(not to_fix, "\n".join(lines), tuple(to_fix))
 

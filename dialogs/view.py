@@ -386,24 +386,66 @@ class View:
         return SectionState(section, status, tuple(missing), problems, answered, required)
 
     def progress(self) -> int:
-        """Overall completion in percent over every required answer that applies; a group
-        still short of records counts its missing records' questions."""
+        """Overall completion in percent: what is answered against what is required.
+
+        Questions that exist because of a record (its own questions, and those asked per
+        record elsewhere, such as a project's contract file) count once answered: adding a
+        record, or another project taking a contract file's place among the ten largest,
+        never lowers the figure. A group still short of its minimum of records counts the
+        missing records' questions. 100 % only when nothing is missing."""
         done = total = 0
         for section in self.spec.sections:
-            keys, _answered, required = self._missing_keys(section)
-            if required == 0:
-                done, total = done + 1, total + 1
-                continue
-            placeholders = sum(
-                max(g.min_records - len(self.records(g.id)), 0) * len(g.fields)
+            section_done, section_total = self._progress(section)
+            done += section_done
+            total += section_total
+        if not total or done >= total:
+            return 100 if self._complete() else 99
+        percent = round(100 * done / total)
+        return 100 if percent >= 100 and self._complete() else min(percent, 99)
+
+    def _complete(self) -> bool:
+        return all(
+            not self._missing_keys(section)[0]
+            and all(
+                len(self.records(g.id)) >= g.min_records
                 for g in section.groups()
                 if self.applies(g)
             )
-            total += required
-            done += required - len(keys) - placeholders
-        if not total or done >= total:
-            return 100
-        return min(round(100 * done / total), 99)  # 100% only when nothing is missing
+            for section in self.spec.sections
+        )
+
+    def _progress(self, section: SectionSpec) -> tuple[int, int]:
+        """(answered, counted) questions of the section for `progress`."""
+
+        def compute() -> tuple[int, int]:
+            inherited = self._inherited(("progress", section.id), section)
+            if inherited is not None:
+                return cast(tuple[int, int], inherited)
+            done = total = 0
+            get = self.filing.answers.get
+            for spec, keys in self._field_keys(section):
+                per_record = bool(spec.for_records) or self.spec.group_of(spec.id) is not None
+                fixed = spec.required if spec.required_when is None else None
+                for key in keys:
+                    answer = get(key)
+                    filled = answer is not None and answer.value != SKIPPED
+                    if per_record:
+                        # Counted once answered, whether required now or not.
+                        if filled:
+                            done, total = done + 1, total + 1
+                        elif answer is not None and self.required(spec, key):
+                            total += 1  # emptied although required: missing
+                        continue
+                    if fixed if fixed is not None else self.required(spec, key):
+                        total += 1
+                        done += filled
+            for group in section.groups():
+                if self.applies(group):
+                    short = max(group.min_records - len(self.records(group.id)), 0)
+                    total += short * len(group.fields)
+            return (1, 1) if total == 0 else (done, total)
+
+        return self.memo(("progress", section.id), compute)
 
     def iter_states(self) -> Iterator[SectionState]:
         return (self.section_state(s) for s in self.spec.sections)

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from dialogs.model import FileRef
+from dialogs.parsing import clean_text
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -138,10 +139,32 @@ def _format_size(size: int) -> str:
     return f"{mib:g} MB" if mib >= 1 else f"{size // 1024} KB"
 
 
-def _clean_name(name: str) -> str:
-    base = re.split(r"[/\\]", name)[-1]
-    base = "".join(ch for ch in base if ch.isprintable()).strip()
-    return base[:200] or "附件"
+# The extension a stored file carries, by its real content type; the first is given.
+EXTENSIONS = {PDF: (".pdf",), JPEG: (".jpg", ".jpeg", ".jpe"), PNG: (".png",), OFD: (".ofd",)}
+DEFAULT_STEM = "附件"
+_NAME_LIMIT = 120
+# What reads as an extension: a dot and a few letters or digits at the end ("exe", "docx").
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+
+
+def display_name(name: str, content_type: str, *, default: str = DEFAULT_STEM) -> str:
+    """The name a file is shown (and kept) under: the sender's last path component without
+    control, bidi-override and other invisible characters ("营业执照\u202efdp.exe" is
+    "营业执照fdp.exe" to the eye of whoever reads it), ending in the extension of what the
+    bytes really are: a PNG sent as ".pdf" is shown as ".png", "报告.exe" holding a PDF as
+    "报告.pdf"."""
+    base = clean_text(re.split(r"[/\\]", name)[-1])
+    extensions = EXTENSIONS.get(content_type, ())
+    stem, suffix = _split_suffix(base)
+    if suffix.lower() not in extensions:
+        suffix = extensions[0] if extensions else suffix
+    stem = stem.strip(" .") or default
+    return stem[: _NAME_LIMIT - len(suffix)] + suffix
+
+
+def _split_suffix(base: str) -> tuple[str, str]:
+    found = _SUFFIX.search(base)
+    return (base[: found.start()], found.group()) if found else (base, "")
 
 
 class AttachmentStore:
@@ -157,7 +180,7 @@ class AttachmentStore:
         target = self.path(sha256)
         if not (target.is_file() and target.stat().st_size == len(data)):
             _write_atomically(target, data)
-        return FileRef(sha256, _clean_name(name), len(data), content_type)
+        return FileRef(sha256, display_name(name, content_type), len(data), content_type)
 
     def check(self, data: bytes) -> str:
         """The content type, or AttachmentRejected with the reason in Chinese."""

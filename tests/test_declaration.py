@@ -23,7 +23,7 @@ def test_declaration_has_every_section_total_and_page_furniture(tmp_path: Path) 
         assert b"/FontFile2" in pdf  # the TrueType font travels with the document
     text = pdf_text(pdf, tmp_path)
     pages = text.split("\f")[:-1] if text.endswith("\f") else text.split("\f")
-    assert len(pages) >= 4
+    assert len(pages) >= 3
     for number, page in enumerate(pages, 1):
         compact = "".join(page.split())  # pdftotext drops some spaces
         assert "新疆天山智联信息技术有限公司·申报表第3版" in compact
@@ -35,10 +35,11 @@ def test_declaration_has_every_section_total_and_page_furniture(tmp_path: Path) 
     assert "91110108551385082Q" in text
     assert "乌鲁木齐市政务云平台" in text and "塔城地区办公网络维护" in text
     assert "3,532.00" in text and "1,706.15" in text  # contract and service-fee totals
-    # The project table's figures and dates stay whole in their narrow columns.
-    assert re.search(r"^合计\s+12 个项目\s+1,179\.60\s.*1,706\.15\s.*3,532\.00$", text, re.M)
+    # The project tables' figures and dates stay whole in their narrow columns.
+    assert re.search(r"^\s*合计\s+12 个项目\s+3,532\.00$", text, re.M)
+    assert re.search(r"^\s*合计\s+1,179\.60\s.*1,706\.15\s.*3,532\.00$", text, re.M)
     assert re.search(
-        r"^1\s+乌鲁木齐市政务云平台\s+乌鲁木齐市数据局\s+2024-03-01 2025-01-20\s", text, re.M
+        r"^\s*1\s+乌鲁木齐市政务云平台\s+乌鲁木齐市数据局\s+2024-03-01\s+2025-01-20\s", text, re.M
     )
     assert "4,602.50" in text  # three-year total
     assert "单位（盖章）" in text and "法定代表人（签字）" in text

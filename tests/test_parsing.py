@@ -603,7 +603,7 @@ def test_parse_credit_code_refuses_one_changed_character(code: str, data: Any) -
 
 def test_parse_text() -> None:
     assert parse_text("  新疆某某  信息技术有限公司 ") == "新疆某某 信息技术有限公司"
-    assert parse_text("ＡＢＣ\u3000公司") == "ABC 公司"
+    assert parse_text("ＡＢＣ\u3000公司") == "ＡＢＣ 公司"  # stored as typed, only spaces fold
     assert parse_text("x" * 200) == "x" * 200
     assert "不能为空" in refused(parse_text, " \u3000\n").reason
     error = refused(parse_text, "长" * 11, max_len=10)

@@ -376,7 +376,7 @@ async def upload(bot: Bot, step: script.Upload) -> str:
     if step.name == "营业执照.png":  # the licence, photographed as two pages
         photos = [script.png_bytes(), jpeg_bytes()]
         reply = text_of(await reply_after(fake, USER, lambda: fake.send_album(USER, photos)))
-        assert re.search(r"已收到文件：照片（2页）\.pdf（\d+ [KM]B）", reply), reply
+        assert re.search(r"已收到文件：营业执照（2页）\.pdf（\d+ [KM]B）", reply), reply
         return reply
     send = partial(fake.send_document, USER, step.name, step.data, "application/pdf")
     reply = text_of(await reply_after(fake, USER, send))
@@ -411,7 +411,7 @@ def test_complete_filing_over_telegram(fake: FakeTelegram, tmp_path: Path) -> No
     store = AttachmentStore(tmp_path / "files")
     assert store.exists(licence.sha256)
     pdf = store.read(licence.sha256)
-    assert pdf.startswith(b"%PDF") and b"/Count 2" in pdf and licence.name == "照片（2页）.pdf"
+    assert pdf.startswith(b"%PDF") and b"/Count 2" in pdf and licence.name == "营业执照（2页）.pdf"
 
     # Buttons were pressed wherever a person would press them; each press was echoed.
     for label in ("乙级", "确认，下一部分", "添加完毕", "继续添加一位持证人员", "是", "否"):
@@ -747,7 +747,7 @@ def test_attachments_too_large_wrong_type_and_photo(fake: FakeTelegram, tmp_path
 
             photo = jpeg_bytes()
             reply = await reply_after(fake, USER, lambda: fake.send_photo(USER, photo))
-            assert "已收到文件：照片.jpg" in text_of(reply)
+            assert "已收到文件：营业执照.jpg" in text_of(reply)  # named after its slot
             assert "请上传：资产负债表" in text_of(reply)
             stored = (await asyncio.to_thread(view_of, bot)).get("attach.licence")
             assert isinstance(stored, FileRef) and stored.content_type == "image/jpeg"

@@ -283,7 +283,7 @@ def test_an_image_that_cannot_be_fetched_is_asked_again(bot: Bot) -> None:
     bot.fake.fail_next("media", 40007)
     reply = person.send_image(jpeg_bytes())
     assert texts.UNREADABLE in reply and "请上传：营业执照" in reply
-    assert "✓ 已收到文件：照片.jpg" in person.send_image(jpeg_bytes())
+    assert "✓ 已收到文件：营业执照.jpg" in person.send_image(jpeg_bytes())
 
 
 def test_the_upload_page_checks_files_like_every_channel(bot: Bot) -> None:

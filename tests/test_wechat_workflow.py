@@ -170,7 +170,7 @@ def _bind_and_fill(bot: Bot, contact: Person, code: str, browser: webdriver.Chro
 
     # The licence as a photo: WeChat hands the bot a media id, the bot fetches the image.
     photo = contact.send_image(jpeg_bytes())
-    assert re.search(r"✓ 已收到文件：照片\.jpg（\d+ KB），已保存为“营业执照”", photo), photo
+    assert re.search(r"✓ 已收到文件：营业执照\.jpg（\d+ KB），已保存为“营业执照”", photo), photo
     assert "请上传：利润表" in photo
 
     # The income statement is a PDF: through the upload page, on a phone-sized Chromium.

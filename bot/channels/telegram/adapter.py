@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
 TOO_LARGE = "文件超过 20 MB，Telegram 机器人无法接收。请压缩后重新发送，或分成几个文件。"
 UNREADABLE = "文件没能下载下来，请重新发送一次。"
-PHOTO_NAME = "照片.jpg"
 # How long stop() waits for deliveries in progress.
 _STOP_GRACE = 5.0
 FAILED = "抱歉，刚才的消息没有处理成功（已填内容不受影响），请再发送一次。"
@@ -380,7 +379,7 @@ class TelegramChannel:
             name = message.document.file_name or "文件"
         elif message.photo:
             media = message.photo[-1]  # the largest size
-            name = PHOTO_NAME
+            name = ""  # named after the question it answers
         else:
             return UNREADABLE
         if media.file_size is not None and media.file_size > DOWNLOAD_LIMIT:

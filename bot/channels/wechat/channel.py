@@ -280,7 +280,7 @@ class WeChatChannel:
                 self.service.receive_files,
                 CHANNEL,
                 openid,
-                [Incoming(texts.PHOTO_NAME, data)],
+                [Incoming("", data)],  # named after the question it answers
                 event_id=key,
                 queue=True,
             )

@@ -18,7 +18,6 @@ UNSUPPORTED = (
 )
 STALE_OPTION = "这个选项已经失效了，请使用最新消息中的选项，或直接回复。"
 FAILED = "抱歉，刚才的消息没有处理成功（已填内容不受影响），请再发送一次。"
-PHOTO_NAME = "照片.jpg"
 UNREADABLE = "图片没能从微信下载下来，请重新发送一次。"
 
 # --- template messages (outside the 48-hour window) -------------------------------------------
