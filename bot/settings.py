@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +81,14 @@ class Settings(BaseSettings):
             "WECHAT_ENCODING_AES_KEY", "NIANJIAN_WECHAT_ENCODING_AES_KEY"
         ),
     )
+    # 安全模式 (safe, the default: needs the key above) or 明文模式 (plain): plain mode must
+    # be chosen explicitly, since its signature does not cover the message body.
+    wechat_mode: Literal["safe", "plain"] = Field(
+        "safe", validation_alias=AliasChoices("WECHAT_MODE", "NIANJIAN_WECHAT_MODE")
+    )
+    # A callback whose timestamp is further than this from our clock is refused (WeChat's
+    # retries come within seconds); its nonce is remembered for as long.
+    wechat_callback_window_seconds: int = Field(300, ge=30, le=3600)
     wechat_host: str = Field(
         "0.0.0.0", validation_alias=AliasChoices("WECHAT_HOST", "NIANJIAN_WECHAT_HOST")
     )
