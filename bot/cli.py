@@ -18,7 +18,7 @@ from bot.app import App, bootstrap, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
 from bot.export import form_for, run_export
 from bot.preview import write_preview
-from bot.privacy import install_log_masking
+from bot.privacy import install_log_masking, register_secret
 from bot.settings import Settings
 from bot.tables import UnreadableTable
 from dialogs.form import build_form
@@ -149,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     install_log_masking()
     settings = Settings()
+    register_secret(*settings.secret_values())
     if args.command == "db":
         if args.action == "upgrade":
             migrate.upgrade(settings.database_url, args.revision or "head")

@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     # within this many seconds, otherwise an empty acknowledgement and customer-service messages.
     wechat_reply_budget: float = 4.0
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log filter and error texts (bot/privacy.py)."""
+        found = (
+            self.telegram_token,
+            self.telegram_webhook_secret,
+            self.wechat_app_secret,
+            self.wechat_token,
+            self.wechat_encoding_aes_key,
+            self.wechat_link_secret,
+        )
+        return [value.get_secret_value() for value in found if value is not None]
+
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_app_id and self.wechat_app_secret and self.wechat_token)
 

@@ -37,6 +37,7 @@ from bot.channels.wechat.delivery import CHANNEL, TemplateConfig, WeChatSender
 from bot.channels.wechat.guard import CallbackGuard, mode_problem, plain_mode_warning
 from bot.channels.wechat.links import LinkSigner, derive_secret
 from bot.channels.wechat.render import Lifetimes, Renderer, menu_press
+from bot.privacy import register_secret
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
 from dialogs.replies import Event, FileIn, Start, Text, TextIn, to_payload
@@ -94,6 +95,7 @@ class WeChatChannel:
         self.settings = settings
         self.app_id = app_id
         self.token = token.get_secret_value()
+        register_secret(*settings.secret_values())
         aes_key = settings.wechat_encoding_aes_key
         self.crypto = (
             WeChatCrypto(self.token, aes_key.get_secret_value(), app_id) if aes_key else None
