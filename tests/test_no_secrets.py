@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +114,18 @@ def test_wechat_failure_paths_leave_no_secret(
         with bot_running(fake, tmp_path / "a", clock, sweep_interval=60.0, **settings) as bot:
             person = Person(bot, USER)
             person.event("subscribe")  # the passive reply needs no API call
-            failures = [
+
+            def token_refresh_fails() -> None:
+                # The token expired; fetching a new one fails, echoing the URL.
+                fake.fail_next("custom", 40001)
+                fake.echo_next("token", 500)
+
+            failures: list[Callable[[], None]] = [
                 lambda: fake.echo_next("token", 502),  # token fetch: 5xx echoing secret=
                 lambda: fake.echo_next("token", 200),  # WeChat's JSON error echoing the URL
                 lambda: fake.echo_next("custom", 500),  # access_token= and the link echoed
                 lambda: fake.echo_next("custom", 200),
-                # The token expired; fetching a new one fails, echoing the URL.
-                lambda: (fake.fail_next("custom", 40001), fake.echo_next("token", 500)),
+                token_refresh_fails,
             ]
             for fail in failures:
                 fail()
