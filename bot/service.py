@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.declaration import Fonts, register_font
 from bot.privacy import mask_mobile
-from bot.project_sheet import read_sheet, template_document
+from bot.project_sheet import template_document
+from bot.sheet_guard import read_guarded
 from bot.workflow import (
     ReviewerView,
     Workflow,
@@ -712,7 +713,8 @@ class ChatService:
         if len(incoming.data) > self.files.max_bytes:
             limit = self.files.max_bytes // (1024 * 1024)
             return TableIn(incoming.name, (), rejected=texts.IMPORT_TOO_LARGE.format(limit=limit))
-        return read_sheet(incoming.name, incoming.data)
+        # In a worker process, within size, CPU and memory limits (a ZIP bomb is refused).
+        return read_guarded(incoming.name, incoming.data)
 
     def _takes_files(self, channel: str, chat_id: str) -> bool:
         """Whether the chat fills a filing (bound, or on a trial channel) and is no reviewer."""

@@ -292,3 +292,18 @@ CARRY_RECORD_SAVED = "✓ 已沿用：{record}"
 CARRY_RECORD_DROPPED = "✓ 不再沿用：{record}"
 IMPORT_SLOT_LABEL = "项目导入表格（.xlsx）"
 IMPORT_TOO_LARGE = "文件超过 {limit} MB，请删除多余的内容后重新发送。"
+# A spreadsheet refused before it is read (bot/sheet_guard.py).
+SHEET_UNREADABLE = "文件不是有效的 Excel 表格（.xlsx），或已损坏。"
+SHEET_TOO_MANY_PARTS = "文件包含 {count} 个部分，不像项目表格。请使用模板（发送“模板”重新获取）。"
+SHEET_INFLATES = (
+    "表格解压后超过 {limit} MB（通常是大量空行或格式）。请只保留项目数据行，"
+    "或把数据复制到新的模板（发送“模板”获取）后重新发送。"
+)
+SHEET_TOO_MANY_ROWS = (
+    "表格超过 {limit} 行（含空行或带格式的行）。请删除多余的行，"
+    "或把数据复制到新的模板（发送“模板”获取）后重新发送。"
+)
+SHEET_TOO_COSTLY = (
+    "表格太复杂，读取超出了限制。请把项目数据复制到新的模板（发送“模板”获取），"
+    "只保留数据，不要公式和格式，然后重新发送。"
+)
