@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import resource
+import struct
 import subprocess
 import sys
 import zipfile
@@ -69,6 +70,31 @@ def inspect(data: bytes, limits: SheetLimits) -> None:
             raise Refused(texts.SHEET_INFLATES.format(limit=limits.inflated_mb))
         for member in members:
             budget -= _inflate(archive, member, budget, limits)
+
+
+_END_OF_DIRECTORY = b"PK\x05\x06"
+_ZIP64_ENTRIES = 0xFFFF
+
+
+def declared(data: bytes, limits: SheetLimits) -> None:
+    """The cheap part, in the bot's process: the ZIP directory's entry count (read from its
+    end record, so a directory of a million entries is never parsed here) and declared sizes.
+    Raises Refused; passes what it cannot judge on to the worker."""
+    end = data.rfind(_END_OF_DIRECTORY, max(0, len(data) - 65_557))
+    if end < 0 or end + 22 > len(data):
+        return
+    (entries,) = struct.unpack_from("<H", data, end + 10)
+    if entries == _ZIP64_ENTRIES:
+        return  # a ZIP64 directory: the worker looks
+    if entries > limits.members:
+        raise Refused(texts.SHEET_TOO_MANY_PARTS.format(count=entries))
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            size = sum(m.file_size for m in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # damaged: the worker says so in its own words
+    if size > limits.inflated_mb * _MB:
+        raise Refused(texts.SHEET_INFLATES.format(limit=limits.inflated_mb))
 
 
 def _inflate(
@@ -123,6 +149,10 @@ def read_guarded(name: str, data: bytes, limits: SheetLimits | None = None) -> T
     the limits; a refusal (with its Chinese reason) when it exceeds them. Blocking, without
     holding the GIL: call it in a thread."""
     limits = limits or SheetLimits()
+    try:
+        declared(data, limits)
+    except Refused as refused:
+        return TableIn(name, (), rejected=refused.reason_zh)
     command = [sys.executable, "-m", "bot.sheet_guard"]
     command += [json.dumps(asdict(limits)), name]
     try:

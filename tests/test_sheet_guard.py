@@ -168,3 +168,13 @@ def test_a_bomb_sent_to_the_chat_is_refused_with_the_reason(
     said = "\n".join(reply_text(r) for r in turn.replies)
     assert texts.SHEET_INFLATES.format(limit=64) in said
     assert turn.outcome is not None and not turn.outcome.changes
+
+
+def test_a_zip_of_many_parts_is_refused_by_its_directory() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        for i in range(600):
+            archive.writestr(f"xl/media/{i}.xml", "<x/>")
+    table = read_guarded("d.xlsx", out.getvalue())
+    assert table.rejected == texts.SHEET_TOO_MANY_PARTS.format(count=601)
