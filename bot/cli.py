@@ -27,7 +27,7 @@ from bot.app import App, bootstrap, holiday_files, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
 from bot.export import form_for
 from bot.preview import write_preview
-from bot.privacy import install_log_masking, shown_url
+from bot.privacy import install_log_masking, register_secret, shown_url
 from bot.settings import Settings
 from bot.tables import UnreadableTable
 from bot.web import WebServer, upload_limit
@@ -518,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings()
+        register_secret(*settings.secret_values())
         observability.configure_logging(settings.log_format)
         if getattr(args, "checks_schedule", False):
             try:

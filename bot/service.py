@@ -9,6 +9,7 @@ event is handled once, and no reply is lost between the commit and the network.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.declaration import Fonts, register_font
 from bot.privacy import mask_mobile
-from bot.project_sheet import read_sheet, template_document
+from bot.project_sheet import template_document
+from bot.sheet_guard import read_guarded
 from bot.workflow import (
     ReviewerView,
     Workflow,
@@ -84,6 +86,7 @@ from storage.repository import (
 )
 from storage.requests import RequestRepository
 from storage.reviewers import ReviewerRepository
+from storage.throttle import InviteThrottle
 from storage.workflow import WorkflowRepository
 
 log = logging.getLogger(__name__)
@@ -384,10 +387,24 @@ class ChatService:
     def _redeem(
         self, session: Session, channel: str, chat_id: str, code: str, now: datetime
     ) -> Turn:
+        throttle = InviteThrottle(session)
+        wait = throttle.wait(channel, chat_id, now)
+        if wait is not None:  # the code is not even looked at
+            return Turn(None, None, extra=(Text(self._waiting(texts.INVITE_THROTTLED, wait, now)),))
         enterprise_id = InviteRepository(session).redeem(code, f"{channel}:{chat_id}", now)
         if enterprise_id is None:
-            return Turn(None, None, extra=(Text(texts.INVITE_INVALID),))
+            throttle.failed(channel, chat_id, now)
+            wait = throttle.wait(channel, chat_id, now)
+            said = texts.INVITE_INVALID
+            if wait is not None:
+                said += "\n" + self._waiting(texts.INVITE_BACK_OFF, wait, now)
+            return Turn(None, None, extra=(Text(said),))
         return self._bind(session, channel, chat_id, enterprise_id, via="invite", now=now)
+
+    def _waiting(self, text: str, wait: timedelta, now: datetime) -> str:
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        until = (now + wait).astimezone(SHANGHAI).strftime("%H:%M")
+        return text.format(minutes=minutes, until=until, help_line=self.form.cycle.help_line)
 
     def _bind(
         self,
@@ -728,7 +745,8 @@ class ChatService:
         if len(incoming.data) > self.files.max_bytes:
             limit = self.files.max_bytes // (1024 * 1024)
             return TableIn(incoming.name, (), rejected=texts.IMPORT_TOO_LARGE.format(limit=limit))
-        return read_sheet(incoming.name, incoming.data)
+        # In a worker process, within size, CPU and memory limits (a ZIP bomb is refused).
+        return read_guarded(incoming.name, incoming.data)
 
     def _takes_files(self, channel: str, chat_id: str) -> bool:
         """Whether the chat fills a filing (bound, or on a trial channel) and is no reviewer."""

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
             "WECHAT_ENCODING_AES_KEY", "NIANJIAN_WECHAT_ENCODING_AES_KEY"
         ),
     )
+    # 安全模式 (safe, the default: needs the key above) or 明文模式 (plain): plain mode must
+    # be chosen explicitly, since its signature does not cover the message body.
+    wechat_mode: Literal["safe", "plain"] = Field(
+        "safe", validation_alias=AliasChoices("WECHAT_MODE", "NIANJIAN_WECHAT_MODE")
+    )
+    # A callback whose timestamp is further than this from our clock is refused (WeChat's
+    # retries come within seconds); its nonce is remembered for as long.
+    wechat_callback_window_seconds: int = Field(300, ge=30, le=3600)
     # The process's one web server (tornado): the WeChat callback and pages, /health, /metrics
     # and the staff console. WECHAT_HOST / WECHAT_PORT / WECHAT_PUBLIC_URL are the older names.
     web_host: str = Field(
@@ -144,6 +152,18 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.web_host in ("", "0.0.0.0", "::") else self.web_host
         return f"http://{host}:{self.web_port if port is None else port}"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log filter and error texts (bot/privacy.py)."""
+        found = (
+            self.telegram_token,
+            self.telegram_webhook_secret,
+            self.wechat_app_secret,
+            self.wechat_token,
+            self.wechat_encoding_aes_key,
+            self.wechat_link_secret,
+        )
+        return [value.get_secret_value() for value in found if value is not None]
 
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_app_id and self.wechat_app_secret and self.wechat_token)

@@ -34,7 +34,7 @@ class WebServer:
 
     def application(self) -> tornado.web.Application:
         # Each handler that renders templates names its own folder (get_template_path).
-        return tornado.web.Application(list(self._routes))
+        return tornado.web.Application(list(self._routes), log_function=access_log)
 
     @property
     def running(self) -> bool:
@@ -59,3 +59,24 @@ class WebServer:
 def upload_limit(max_upload_bytes: int) -> int:
     """Room for the largest accepted upload plus the multipart envelope."""
     return max_upload_bytes + 1024 * 1024
+
+
+def access_log(handler: tornado.web.RequestHandler) -> None:
+    """One line per request, without the query string (signatures, nonces, sign-in tokens)
+    and with a handler's own `shown_path()` where its path carries a credential (a link's
+    token): successes at DEBUG, refusals at WARNING with the handler's `refusal` reason."""
+    status = handler.get_status()
+    reason = getattr(handler, "refusal", "")
+    shown = getattr(handler, "shown_path", None)
+    path = shown() if callable(shown) else handler.request.path
+    line = "web %d %s %s %.1fms" + (" (%s)" if reason else "")
+    args: list[Any] = [
+        status,
+        handler.request.method,
+        path,
+        1000.0 * handler.request.request_time(),
+    ]
+    if reason:
+        args.append(reason)
+    level = logging.DEBUG if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    log.log(level, line, *args)

@@ -175,6 +175,16 @@ REQUEST_DECLINED = "您的申请（编号 {id}）没有通过。如有疑问请�
 NOT_A_CODE = "这不是有效的邀请码格式（8 位字母和数字，例如 K7M2QX9P）。"
 BIND_FIRST = "请先绑定单位，再上传文件。"
 INVITE_INVALID = "✗ 邀请码无效、已使用或已过期。请核对后重新发送，或联系协会获取新的邀请码。"
+# Invite-code throttling (storage/throttle.py): said after the failure that starts a wait, and
+# to any code sent while it lasts (the code is then not looked at).
+INVITE_BACK_OFF = (
+    "邀请码已多次输入错误，为防止猜测，请 {minutes} 分钟后（{until}）再发送邀请码；"
+    "再次输错等待时间会加倍。也可以发送“申请绑定”由协会审核，或致电 {help_line}。"
+)
+INVITE_THROTTLED = (
+    "✗ 邀请码输入错误次数过多，暂时不能验证。请 {minutes} 分钟后（{until}）再发送，"
+    "例如：K7M2QX9P。也可以发送“申请绑定”由协会审核，或致电 {help_line}。"
+)
 BOUND = (
     "✅ 绑定成功：{name}。以后在这里填报的内容都属于这个单位，同单位的其他联系人也可以一起填写。"
 )
@@ -283,3 +293,18 @@ CARRY_RECORD_SAVED = "✓ 已沿用：{record}"
 CARRY_RECORD_DROPPED = "✓ 不再沿用：{record}"
 IMPORT_SLOT_LABEL = "项目导入表格（.xlsx）"
 IMPORT_TOO_LARGE = "文件超过 {limit} MB，请删除多余的内容后重新发送。"
+# A spreadsheet refused before it is read (bot/sheet_guard.py).
+SHEET_UNREADABLE = "文件不是有效的 Excel 表格（.xlsx），或已损坏。"
+SHEET_TOO_MANY_PARTS = "文件包含 {count} 个部分，不像项目表格。请使用模板（发送“模板”重新获取）。"
+SHEET_INFLATES = (
+    "表格解压后超过 {limit} MB（通常是大量空行或格式）。请只保留项目数据行，"
+    "或把数据复制到新的模板（发送“模板”获取）后重新发送。"
+)
+SHEET_TOO_MANY_ROWS = (
+    "表格超过 {limit} 行（含空行或带格式的行）。请删除多余的行，"
+    "或把数据复制到新的模板（发送“模板”获取）后重新发送。"
+)
+SHEET_TOO_COSTLY = (
+    "表格太复杂，读取超出了限制。请把项目数据复制到新的模板（发送“模板”获取），"
+    "只保留数据，不要公式和格式，然后重新发送。"
+)

@@ -101,6 +101,9 @@ BLOCKED_NONE = "所有联系人都能收到提醒。"
 BLOCKED_REASON = "已屏蔽机器人"
 FAILED_REASON = "发送失败：{error}"
 UNKNOWN_ENTERPRISE = "（未绑定单位）"
+INVITE_FAILURES_HEAD = "近{days}天多次输错邀请码的聊天（可能在猜测邀请码）："
+INVITE_FAILURES_LINE = "· {channel} {chat_id}：输错{count}次，最近一次{when}{bound}"
+INVITE_FAILURES_BOUND = "（现已绑定）"
 
 KIND_NAMES = {
     "stamped_form": "盖章版申报表回传",

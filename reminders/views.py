@@ -24,6 +24,7 @@ from reminders.runner import load_facts
 from reminders.schedule import Schedule
 from storage.enterprises import EnterpriseRepository
 from storage.reminders import SENT, ReminderRepository
+from storage.throttle import InviteThrottle
 
 _RENEWAL_WORDS = ("续证已办理", "/renewal_done", "续证已完成", "已续证", "续证完成")
 # A contact's /reminders shows this many upcoming and recent reminders.
@@ -159,6 +160,7 @@ class ReminderViews:
             lines.append(warning)
         lines.append("")
         lines.extend(unreachable_lines(session))
+        lines.extend(invite_failure_lines(session, now))
         return Text("\n".join(lines))
 
 
@@ -182,6 +184,27 @@ def unreachable_lines(session: Session) -> list[str]:
                 chat_id=u.chat_id,
                 reason=reason,
                 when=at,
+            )
+        )
+    return lines
+
+
+def invite_failure_lines(session: Session, now: datetime) -> list[str]:
+    """Chats that sent wrong invite codes repeatedly (storage/throttle.py); nothing when none."""
+    throttle = InviteThrottle(session)
+    found = throttle.repeated(now)
+    if not found:
+        return []
+    days = throttle.limits.report_window.days
+    lines = ["", t.INVITE_FAILURES_HEAD.format(days=days)]
+    for f in found:
+        lines.append(
+            t.INVITE_FAILURES_LINE.format(
+                channel=f.channel,
+                chat_id=f.chat_id,
+                count=f.count,
+                when=f.last_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                bound=t.INVITE_FAILURES_BOUND if f.bound else "",
             )
         )
     return lines

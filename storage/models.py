@@ -386,3 +386,34 @@ class RenewalRow(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     done_at: Mapped[datetime]
     done_by: Mapped[str] = mapped_column(String(90))
+
+
+# --- security -------------------------------------------------------------------------------
+
+
+class CallbackNonceRow(Base):
+    """A signed WeChat callback's timestamp and nonce, remembered for the accepted time window
+    so that a captured request cannot be played again, by any process, after any restart."""
+
+    __tablename__ = "callback_nonces"
+    __table_args__ = (Index("ix_callback_nonces_seen_at", "seen_at"),)
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(100), primary_key=True)  # "timestamp:nonce"
+    seen_at: Mapped[datetime]
+
+
+class InviteFailureRow(Base):
+    """A code that bound nothing (unknown, used or expired), by chat: what invite throttling
+    counts. The code itself is not kept."""
+
+    __tablename__ = "invite_failures"
+    __table_args__ = (
+        Index("ix_invite_failures_chat", "channel", "chat_id", "failed_at"),
+        Index("ix_invite_failures_failed_at", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime]

@@ -36,7 +36,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import xmltodict
@@ -121,6 +121,10 @@ class FakeWeChat:
         self._last_message: dict[str, datetime] = {}
         self._unfollowed: set[str] = set()
         self._faults: dict[str, deque[int]] = {}
+        self._echoes: dict[str, deque[int]] = {}
+        # Credentials that crossed the wire, for tests that look for them where they must not be.
+        self.signatures: list[str] = []
+        self.access_tokens: list[str] = []
         self._msg_ids = itertools.count(24_000_000_000_000_001)
         self._times = itertools.count(int(time.time()))
         self.shown: list[Shown] = []
@@ -235,6 +239,8 @@ class FakeWeChat:
             envelope = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, timestamp))["xml"]
             params |= {"encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
             body = _xml({"ToUserName": ACCOUNT, "Encrypt": envelope["Encrypt"]})
+        with self._cond:
+            self.signatures.extend(v for k, v in params.items() if k.endswith("signature"))
         started = time.monotonic()
         try:
             response = httpx.post(
@@ -311,6 +317,9 @@ class FakeWeChat:
     ) -> tuple[int, str, bytes]:
         """(status, content type, body) of one API call."""
         name = path.removeprefix("/cgi-bin/")
+        echo = self._echo(name, method, path, query, body)
+        if echo is not None:
+            return echo
         if name == "token":
             return self._token(query)
         if query.get("access_token") != self._access_token or not self._access_token:
@@ -330,8 +339,35 @@ class FakeWeChat:
             return _json({"errcode": 40125, "errmsg": "invalid appsecret"})
         with self._cond:
             self._access_token = secrets.token_urlsafe(32)
+            self.access_tokens.append(self._access_token)
             self.token_fetches += 1
             return _json({"access_token": self._access_token, "expires_in": 7200})
+
+    def echo_next(self, api: str, status: int, times: int = 1) -> None:
+        """The next `times` calls of `api` ("token", "custom", "template", "media") fail and
+        echo the whole request (URL with its query string, and body) back: with a 5xx status
+        as text, as a careless proxy does; with 200 as WeChat's JSON error (errcode -1)."""
+        with self._cond:
+            self._echoes.setdefault(api, deque()).extend([status] * times)
+
+    def _echo(
+        self, name: str, method: str, path: str, query: dict[str, str], body: bytes
+    ) -> tuple[int, str, bytes] | None:
+        api = _API_NAMES.get(name, name)
+        with self._cond:
+            queue = self._echoes.get(api)
+            status = queue.popleft() if queue else None
+        if status is None:
+            return None
+        echoed = f"{method} {self.base_url.rstrip('/')}{path.removeprefix('/cgi-bin')}?"
+        echoed += urlencode(query) + " " + body.decode("utf-8", "replace")
+        if status == HTTPStatus.OK:
+            return _json({"errcode": -1, "errmsg": f"system error: {echoed}"})
+        return status, "text/plain", echoed.encode()
+
+    def echoes_pending(self) -> int:
+        with self._cond:
+            return sum(len(queue) for queue in self._echoes.values())
 
     def _fault(self, api: str) -> int | None:
         with self._cond:
@@ -399,6 +435,10 @@ class FakeWeChat:
         with self._cond:
             self.refused.append((api, errcode, body))
         return _json({"errcode": errcode, "errmsg": message})
+
+
+_API_NAMES = {"message/custom/send": "custom", "message/template/send": "template"}
+_API_NAMES["media/get"] = "media"
 
 
 def _enough(items: list[Shown], count: int) -> list[Shown] | None:

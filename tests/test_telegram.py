@@ -824,6 +824,13 @@ def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path) -> N
                 assert accepted.status_code == 200
                 (reply,) = await fake.wait_for_messages_async(USER, 1, TIMEOUT)
                 assert "单位名称" in text_of(reply)
+
+                # Malformed calls with the right secret: a 4xx each, never a 500.
+                for body in (b"{not json", b"\xff\xfe", b"[1, 2]", b'{"update_id": "x"}', b""):
+                    bad = await client.post(url, content=body, headers={header: secret})
+                    assert bad.status_code == 400, (body, bad.status_code)
+                assert (await client.get(url, headers={header: secret})).status_code == 405
+                await nothing_more(fake, USER, 1)
             assert fake.requests["getUpdates"] == 0
 
     run(scenario())

@@ -46,6 +46,7 @@ def wechat_settings(fake: FakeWeChat, tmp_path: Path, **overrides: Any) -> Setti
         "wechat_app_secret": SecretStr(APP_SECRET),
         "wechat_token": SecretStr(TOKEN),
         "wechat_encoding_aes_key": SecretStr(AES_KEY) if fake.encrypted else None,
+        "wechat_mode": "safe" if fake.encrypted else "plain",
         "wechat_host": "127.0.0.1",
         "wechat_port": 0,
         "wechat_api_base_url": fake.base_url,

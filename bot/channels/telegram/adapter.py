@@ -37,6 +37,8 @@ from bot.channels.telegram.render import (
     parse_callback,
 )
 from bot.channels.telegram.sender import CHANNEL, Deferred, TelegramSender
+from bot.channels.telegram.webhook import WebhookServer
+from bot.privacy import register_secret
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
 from dialogs.replies import Event, FileIn, Start, TextIn
@@ -123,6 +125,7 @@ class TelegramChannel:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self.service = service
         self.settings = settings
+        register_secret(*settings.secret_values(), self.webhook_secret())
         self.album_wait = album_wait
         self.sweep_interval = sweep_interval
         # Wakes the reminder runner (periodically and at exact due times); None: no reminders.
@@ -137,6 +140,7 @@ class TelegramChannel:
         self._loops: set[asyncio.Task[Any]] = set()
         # The background loops /health watches, by name.
         self._watched: dict[str, asyncio.Task[Any]] = {}
+        self._webhook: WebhookServer | None = None
         self.app = self._build()
         self.sender = TelegramSender(
             self.app.bot,
@@ -190,11 +194,18 @@ class TelegramChannel:
         updater = self.app.updater
         assert updater is not None
         if webhook:
-            await updater.start_webhook(
+            # Our own server rather than the Updater's (bot/channels/telegram/webhook.py).
+            self._webhook = WebhookServer(
+                self.app.bot,
+                self.inbox,
+                self.webhook_secret(),
                 listen=self.settings.telegram_webhook_listen,
                 port=self.settings.telegram_webhook_port,
-                url_path=self.settings.telegram_webhook_path,
-                webhook_url=webhook,
+                path=self.settings.telegram_webhook_path,
+            )
+            self._webhook.start()
+            await self.app.bot.set_webhook(
+                url=webhook,
                 secret_token=self.webhook_secret(),
                 allowed_updates=["message", "callback_query"],
             )
@@ -222,6 +233,9 @@ class TelegramChannel:
         hold (delivered items, handled updates) on the way out."""
         if self.reminders is not None:
             await self.reminders.stop()
+        if self._webhook is not None:
+            await self._webhook.stop()
+            self._webhook = None
         updater = self.app.updater
         if updater is not None and updater.running:
             await updater.stop()

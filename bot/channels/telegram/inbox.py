@@ -4,8 +4,8 @@ python-telegram-bot confirms updates by asking for the next ones (getUpdates wit
 offset) as soon as it has queued them, and answers a webhook call once the update is queued:
 an update taken by a process that dies before handling it would never come again. So:
 
-- webhook: the update queue's `put`, which PTB awaits before answering the call, first writes
-  the update to the database (`storage.messaging.Inbox`);
+- webhook: the update queue's `put`, which the webhook server (webhook.py) awaits before
+  answering the call, first writes the update to the database (`storage.messaging.Inbox`);
 - polling: `DurableBot.get_updates` keeps the updates of each getUpdates answer as Telegram
   sent them (the body its `UpdatesRequest` read) and writes them, in one transaction, before
   it asks for more (which confirms them).

@@ -23,6 +23,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.channels.locks import ChatLocks
 from bot.channels.telegram.render import FILE_HINT, keyboard, split_text
 from bot.clock import Clock
+from bot.privacy import redact
 from storage.db import Database
 from storage.messaging import Deliveries, OutboxItem
 
@@ -182,7 +183,7 @@ class TelegramSender:
                 raise
             except NetworkError as error:  # includes TimedOut
                 if attempt == _NETWORK_ATTEMPTS:
-                    raise Deferred(str(error)) from error
+                    raise Deferred(redact(str(error))) from error
                 await asyncio.sleep(0.2 * 2**attempt)
         raise Deferred("rate limited")
 
@@ -198,12 +199,12 @@ class TelegramSender:
                 if not last:
                     await asyncio.to_thread(self.records.part_sent, item.id, index + 1)
         except Forbidden as error:
-            await asyncio.to_thread(self._blocked, chat_id, str(error))
-            raise Deferred(f"blocked: {error}") from error
+            await asyncio.to_thread(self._blocked, chat_id, redact(str(error)))
+            raise Deferred(redact(f"blocked: {error}")) from error
         except BadRequest as error:
             # Telegram refused this message for good; record why, go on with the next.
-            log.error("telegram refused outbox item %s: %s", item.id, error)
-            await asyncio.to_thread(self.records.failed, item.id, str(error))
+            log.error("telegram refused outbox item %s: %s", item.id, redact(str(error)))
+            await asyncio.to_thread(self.records.failed, item.id, redact(str(error)))
             return
         except Deferred as error:
             await asyncio.to_thread(self.records.retry_later, item.id, str(error), _SWEEP_BACKOFF)

@@ -16,6 +16,8 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from bot.privacy import redact, register_secret
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"
@@ -36,8 +38,11 @@ _TRANSIENT = {-1, 45009, 45011, 45033}
 
 
 class ApiError(Exception):
+    """A failed call, its text fit for logs and the outbox: libraries put the token URL (with
+    `secret=`) and `access_token=` into their errors, and a proxy may echo them back."""
+
     def __init__(self, failure: Failure, detail: str, errcode: int | None = None) -> None:
-        super().__init__(detail)
+        super().__init__(redact(detail))
         self.failure = failure
         self.errcode = errcode
 
@@ -76,6 +81,7 @@ class WeChatApi:
     def __init__(
         self, app_id: str, secret: str, base_url: str = DEFAULT_BASE_URL, timeout: float = TIMEOUT
     ) -> None:
+        register_secret(secret)
         self.client = _Client(app_id, secret, base_url, timeout)
 
     def download_media(self, media_id: str) -> bytes:
@@ -98,9 +104,10 @@ class WeChatApi:
         try:
             return make()
         except WeChatClientException as error:
-            raise _classified(error) from error
+            raise _classified(error) from None
         except requests.RequestException as error:
-            raise ApiError(Failure.TRANSIENT, f"network: {error}") from error
+            # requests names the URL, with its query string, in the message.
+            raise ApiError(Failure.TRANSIENT, f"network: {error}") from None
 
 
 def _classified(error: WeChatClientException) -> ApiError:

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import xmltodict
-from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 
@@ -31,8 +30,10 @@ from bot.channels.locks import ChatLocks
 from bot.channels.wechat import texts
 from bot.channels.wechat.api import ApiError, WeChatApi
 from bot.channels.wechat.delivery import CHANNEL, TemplateConfig, WeChatSender
+from bot.channels.wechat.guard import CallbackGuard, mode_problem, plain_mode_warning
 from bot.channels.wechat.links import LinkSigner, derive_secret
 from bot.channels.wechat.render import Lifetimes, Renderer, menu_press
+from bot.privacy import register_secret
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
 from bot.web import Route, WebServer, upload_limit
@@ -41,6 +42,9 @@ from reminders.runner import Report, Runner
 from reminders.wakeup import ReminderWakeup
 from storage.messaging import Outbox
 
+if TYPE_CHECKING:
+    from bot.channels.wechat.server import Parsed
+
 log = logging.getLogger(__name__)
 
 # How long a callback's answer is remembered for WeChat's retries (they come within ~15 s).
@@ -48,6 +52,7 @@ _REMEMBER = 60.0
 # How long the rest of a turn waits for the passive reply to be written out before following.
 _RESPONSE_WAIT = 5.0
 _VIEW_LIFETIME = timedelta(days=30)
+_MAX_KEY = 100
 
 
 @dataclass
@@ -79,13 +84,20 @@ class WeChatChannel:
         )
         if not app_id or secret is None or token is None:
             raise ValueError("WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN must be set")
+        problem = mode_problem(settings)
+        if problem is not None:
+            raise ValueError(problem)
         self.service = service
         self.settings = settings
         self.app_id = app_id
         self.token = token.get_secret_value()
+        register_secret(*settings.secret_values())
         aes_key = settings.wechat_encoding_aes_key
         self.crypto = (
             WeChatCrypto(self.token, aes_key.get_secret_value(), app_id) if aes_key else None
+        )
+        self.guard = CallbackGuard(
+            service.db, timedelta(seconds=settings.wechat_callback_window_seconds)
         )
         self.budget = settings.wechat_reply_budget
         self.sweep_interval = sweep_interval
@@ -144,6 +156,9 @@ class WeChatChannel:
         if self.reminders is not None:
             self.reminders.start()  # its first run is now: what fell due while down goes out
         log.info("wechat callback served on port %s at %s", self.port, self.path)
+        warning = plain_mode_warning(self.settings)
+        if warning is not None:
+            log.warning("%s", warning)
 
     async def stop(self) -> None:
         if self.reminders is not None:
@@ -178,11 +193,10 @@ class WeChatChannel:
 
     # --- callbacks -----------------------------------------------------------------------------
 
-    async def on_callback(self, xml: str, started: float) -> Callback | None:
+    async def on_callback(self, parsed: Parsed, started: float) -> Callback | None:
         """Handles one posted message; returns its Callback, whose `answer` (when set) is the
         passive reply. None for what needs no answer at all."""
-        raw: dict[str, Any] = xmltodict.parse(xml)["xml"]
-        message = parse_message(xml)
+        raw, message = parsed.raw, parsed.message
         openid = str(message.source or "")
         if not openid:
             return None
@@ -330,8 +344,14 @@ class WeChatChannel:
 
 
 def _dedupe_key(raw: dict[str, Any], openid: str) -> str:
-    """WeChat's own identity of a message: its MsgId; events have none, so sender + time."""
+    """WeChat's own identity of a message: its sender and MsgId (a MsgId alone is only a
+    number, and another sender's message with it is another message); events have none, so
+    sender + time. Kept within the event log's 100 characters whatever a callback says."""
     msg_id = raw.get("MsgId") or raw.get("MsgID")
     if msg_id and str(raw.get("MsgType", "")).lower() != "event":
-        return f"msg:{msg_id}"
-    return f"event:{openid}:{raw.get('CreateTime', '')}"
+        key = f"msg:{openid}:{msg_id}"
+    else:
+        key = f"event:{openid}:{raw.get('CreateTime', '')}"
+    if len(key) > _MAX_KEY:
+        return "hash:" + hashlib.sha256(key.encode()).hexdigest()
+    return key

@@ -23,6 +23,7 @@ from bot.channels.wechat import texts
 from bot.channels.wechat.api import ApiError, Failure, WeChatApi
 from bot.channels.wechat.render import Rendered, Renderer, summary_line
 from bot.clock import Clock
+from bot.privacy import redact
 from dialogs.workdays import SHANGHAI
 from storage.db import Database
 from storage.messaging import ChannelChats, ChatInfo, Deliveries, Outbox, OutboxItem
@@ -173,7 +174,7 @@ class WeChatSender:
 
     async def _failed(self, item: OutboxItem, error: ApiError) -> None:
         """Records the failure; raises _Stop unless the next item may still go."""
-        detail = f"wechat {error}"
+        detail = redact(f"wechat {error}")
         if error.failure is Failure.TRANSIENT:
             log.warning("wechat delivery to %s deferred: %s", item.chat_id, error)
             await asyncio.to_thread(self.records.retry_later, item.id, detail, _RETRY)

@@ -18,6 +18,9 @@ FILE = "file"
 VIEW = "view"
 
 _SIGNATURE_BYTES = 16
+# Outbox ids and expiry stamps fit in 64 bits; a longer number is no link of ours (and would
+# overflow the database's integer or the datetime).
+_MAX_DIGITS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class LinkSigner:
     def read(self, kind: str, token: str, now: datetime) -> Grant | None:
         """The grant of a genuine, unexpired token of this kind; None for anything else."""
         parts = token.split(".")
-        if len(parts) != 3 or not parts[0].isdecimal() or not parts[1].isdecimal():
+        if len(parts) != 3 or not _number(parts[0]) or not _number(parts[1]):
             return None
         item_id, stamp = int(parts[0]), int(parts[1])
         if not hmac.compare_digest(parts[2], self._sign(kind, item_id, stamp)):
@@ -56,6 +59,10 @@ class LinkSigner:
         message = f"{kind}|{item_id}|{stamp}".encode()
         digest = hmac.new(self._secret, message, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
         return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _number(part: str) -> bool:
+    return part.isascii() and part.isdecimal() and len(part) <= _MAX_DIGITS
 
 
 def derive_secret(app_secret: str) -> bytes:

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import tornado.web
+import xmltodict
 from sqlalchemy import select
+from wechatpy import parse_message
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
@@ -69,6 +72,11 @@ class _Handler(tornado.web.RequestHandler):
     def get_template_path(self) -> str:
         return str(TEMPLATES)
 
+    def shown_path(self) -> str:
+        return safe_path(self.request.path)
+
+    refusal = ""  # why a request was refused: the one line bot.web.access_log writes for it
+
     def initialize(self, channel: WeChatChannel) -> None:
         self.channel = channel
 
@@ -84,25 +92,65 @@ class _Handler(tornado.web.RequestHandler):
             return False
         return True
 
+    async def refuse(self, status: int, reason: str) -> None:
+        self.refusal = reason
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        await self.finish(f"{status}")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Tornado's own line would carry the query string (signatures) or a link token."""
+        if isinstance(value, tornado.web.HTTPError):
+            self.refusal = value.log_message or ""
+            return
+        log.error(
+            "wechat %s %s failed: %s",
+            self.request.method,
+            safe_path(self.request.path),
+            typ.__name__,
+            exc_info=(typ, value, tb),
+        )
+
 
 class CallbackHandler(_Handler):
-    def get(self) -> None:
+    async def get(self) -> None:
         """The URL verification WeChat does when the server address is configured."""
-        if not self.signed():
-            self.send_error(403)
+        if not await self._admitted():
+            return
+        if not await asyncio.to_thread(self.channel.guard.first_use, *self._stamp()):
+            await self.refuse(403, "nonce used before (a replay)")
             return
         self.write(self.get_query_argument("echostr", ""))
 
     async def post(self) -> None:
         started = time.monotonic()
-        if not self.signed():
-            self.send_error(403)
+        if not await self._admitted():
             return
-        xml = self._decrypted()
+        xml = await self._decrypted()
         if xml is None:
             return
+        try:
+            parsed = parse_callback(xml)
+        except ValueError as error:
+            await self.refuse(400, f"malformed callback: {error}")
+            return
+        # The nonce is used up in the database before the message is looked at. Should the
+        # database be too slow for WeChat's five seconds, WeChat gets the empty
+        # acknowledgement and the message is handled once its nonce is known to be fresh.
+        check = asyncio.ensure_future(
+            asyncio.to_thread(self.channel.guard.first_use, *self._stamp())
+        )
+        remaining = self.channel.budget - (time.monotonic() - started)
+        try:
+            fresh = await asyncio.wait_for(asyncio.shield(check), max(remaining, 0.0))
+        except TimeoutError:
+            await self._acknowledge_late(check, parsed, started)
+            return
+        if not fresh:
+            await self.refuse(403, "nonce used before (a replay)")
+            return
         observability.touch(observability.WECHAT_CALLBACK)
-        callback = await self.channel.on_callback(xml, started)
+        callback = await self.channel.on_callback(parsed, started)
         answer = callback.answer if callback is not None else None
         if answer is None:
             self.set_header("Content-Type", "text/plain; charset=utf-8")
@@ -119,17 +167,45 @@ class CallbackHandler(_Handler):
             callback.responded.set()
             observability.update_handled(CHANNEL, time.monotonic() - started)
 
-    def _decrypted(self) -> str | None:
+    async def _acknowledge_late(
+        self, check: asyncio.Future[bool], parsed: Parsed, started: float
+    ) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        await self.finish(EMPTY_ACK)
+        if not await check:
+            log.warning(
+                "wechat POST %s refused late: nonce used before (a replay)", self.request.path
+            )
+            return
+        callback = await self.channel.on_callback(parsed, started)
+        if callback is not None:
+            callback.responded.set()
+
+    def _stamp(self) -> tuple[str, str]:
+        return self.get_query_argument("timestamp", ""), self.get_query_argument("nonce", "")
+
+    async def _admitted(self) -> bool:
+        """Signed, and a well-formed timestamp within the window (its nonce is checked next)."""
+        if not self.signed():
+            await self.refuse(403, "bad signature")
+            return False
+        stale = self.channel.guard.stale(*self._stamp())
+        if stale is not None:
+            await self.refuse(403, stale)
+            return False
+        return True
+
+    async def _decrypted(self) -> str | None:
         body = self.request.body.decode("utf-8", "replace")
         encrypted = self.get_query_argument("encrypt_type", "raw") == "aes"
         crypto = self.channel.crypto
         if crypto is None:
-            if encrypted:  # safe mode on WeChat's side but no key here
-                self.send_error(400)
+            if encrypted:  # safe mode on WeChat's side but not here
+                await self.refuse(400, "encrypted callback in plain mode")
                 return None
             return body
-        if not encrypted:  # a key is configured: plain text is not WeChat
-            self.send_error(403)
+        if not encrypted:  # safe mode: plain text is not WeChat
+            await self.refuse(403, "plain callback in safe mode")
             return None
         try:
             return str(
@@ -141,11 +217,45 @@ class CallbackHandler(_Handler):
                 )
             )
         except (InvalidSignatureException, InvalidAppIdException):
-            self.send_error(403)
+            await self.refuse(403, "bad message signature")
         except Exception as error:  # malformed XML or ciphertext
-            log.warning("wechat: undecryptable callback: %s", error)
-            self.send_error(400)
+            await self.refuse(400, f"undecryptable callback: {type(error).__name__}")
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A callback's XML as fields, and as wechatpy's message object."""
+
+    raw: dict[str, Any]
+    message: Any
+
+
+_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_callback(xml: str) -> Parsed:
+    """The callback's fields; ValueError for anything that is not a WeChat message."""
+    try:
+        document = xmltodict.parse(xml)
+        message = parse_message(xml)
+    except Exception as error:  # expat, wechatpy: any malformed input
+        raise ValueError(type(error).__name__) from None
+    raw = document.get("xml") if isinstance(document, dict) else None
+    if not isinstance(raw, dict):
+        raise ValueError("no <xml> root")
+    sender = raw.get("FromUserName")
+    if sender is not None and not (isinstance(sender, str) and _OPENID.match(sender)):
+        raise ValueError("malformed FromUserName")
+    return Parsed(raw, message)
+
+
+_TOKEN_SEGMENT = re.compile(rf"/({UPLOAD}|{FILE}|{VIEW})/[^/]+")
+
+
+def safe_path(path: str) -> str:
+    """A request path fit for the log: a link's token is a credential, so it is left out."""
+    return _TOKEN_SEGMENT.sub(r"/\1/…", path)
 
 
 # --- the pages ---------------------------------------------------------------------------------

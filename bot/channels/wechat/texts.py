@@ -49,3 +49,18 @@ LINK_STALE = (
 )
 VIEW_TITLE = "消息全文"
 VIEW_OPTIONS = "在公众号里回复序号或选项即可。"
+
+# For the operator (start-up and `nianjian doctor`), not for chat users.
+PLAIN_MODE_WARNING = (
+    "⚠ 微信回调使用明文模式（WECHAT_MODE=plain）：消息内容不加密，签名也不覆盖消息正文，"
+    "截获一次回调地址的人可在几分钟内伪造任意用户的消息。请在公众号后台改为安全模式，"
+    "设置 WECHAT_ENCODING_AES_KEY 并去掉 WECHAT_MODE=plain。"
+)
+SAFE_MODE_NEEDS_KEY = (
+    "✗ 微信回调默认使用安全模式，但没有设置 WECHAT_ENCODING_AES_KEY（公众号后台的消息加解密密钥，"
+    "43 个字符）。请设置它；确需明文模式时，显式设置 WECHAT_MODE=plain。"
+)
+PLAIN_MODE_WITH_KEY = (
+    "✗ WECHAT_MODE=plain 与 WECHAT_ENCODING_AES_KEY 同时设置：明文模式不使用密钥。"
+    "请去掉 WECHAT_MODE=plain（使用安全模式），或去掉密钥。"
+)
