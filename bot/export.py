@@ -41,8 +41,7 @@ from sqlalchemy.orm import Session
 from bot.privacy import mask_mobile
 from dialogs import catalog, totals
 from dialogs import texts_review as tr
-from dialogs.cycle import Cycle
-from dialogs.form import build_form
+from dialogs.form import form_of_year
 from dialogs.indicators import evaluate
 from dialogs.model import FileRef, Filing, Key, Source, Value
 from dialogs.parsing import Option
@@ -831,9 +830,7 @@ def write(export: Export, out: Path, fmt: str | None = None) -> list[Path]:
 
 def form_for(form: FormSpec, year: int) -> FormSpec:
     """The form of another inspection year (labels, windows and checks follow the year)."""
-    if year == form.cycle.year:
-        return form
-    return build_form(Cycle.for_year(year, help_line=form.cycle.help_line))
+    return form_of_year(form, year)
 
 
 def run_export(
