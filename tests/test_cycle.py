@@ -491,8 +491,9 @@ def test_cycle_open_from_the_command_line(
     assert exit_code.value.code == 2
     assert "日期“2027-13-01”无法识别：请按 年-月-日 写，例如 " in capsys.readouterr().err
     monkeypatch.setenv("NIANJIAN_INSPECTION_YEAR", "2025")
-    assert cli_main(["cycle", "open", "2026"]) == 1
+    assert cli_main(["cycle", "open", "2027"]) == 1
     assert "环境变量 NIANJIAN_INSPECTION_YEAR=2025 优先于" in capsys.readouterr().out
+    assert not (tmp_path / "data" / "cycles" / "schedule-2027.toml").exists()  # nothing written
 
 
 def test_the_form_of_2026_follows_the_year() -> None:
