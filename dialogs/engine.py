@@ -51,7 +51,7 @@ from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, SectionSpec
 from dialogs.state import ConvState, Mode
 from dialogs.summary import key_line, overview_text, record_lines, summary_text
 from dialogs.view import SKIPPED, Status, View, file_size
-from dialogs.workdays import SHANGHAI, add_working_days, chinese_date
+from dialogs.workdays import SHANGHAI, add_working_days, working_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -782,8 +782,11 @@ class _Turn:
                 return self.submit_check()
             version = self.filing.version + 1
             self.effects.append(SubmitFiling(version))
-            expected = add_working_days(self.local_today(), 1, self.form.cycle.calendar)
-            text = texts.SUBMITTED.format(version=version, expected=chinese_date(expected))
+            calendar = self.form.cycle.calendar
+            expected = add_working_days(self.local_today(), 1, calendar)
+            text = texts.SUBMITTED.format(
+                version=version, expected=working_date(expected, calendar)
+            )
             return self.done(ConvState(), Text(self.lead(text)))
         self.note(texts.NOT_AN_OPTION)
         return self.submit_check()
@@ -796,7 +799,8 @@ class _Turn:
         filing = self.filing
         if filing.status == "submitted":
             submitted = (filing.submitted_at or self.now).astimezone(SHANGHAI).date()
-            expected = chinese_date(add_working_days(submitted, 1, self.form.cycle.calendar))
+            calendar = self.form.cycle.calendar
+            expected = working_date(add_working_days(submitted, 1, calendar), calendar)
             text = texts.LOCKED_SUBMITTED.format(version=filing.version, expected=expected)
             progress = texts.OVERVIEW_HEAD.format(percent=self.view.progress())
             return self.done(state, Text(f"{text}\n\n{progress}"))

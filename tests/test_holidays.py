@@ -205,3 +205,15 @@ def test_start_up_says_which_source_wins_and_names_an_unknown_year(
     # The one calendar is what the form, the schedule and the runner read.
     assert app.form.cycle.calendar is app.schedule.calendar  # type: ignore[union-attr]
     assert not app.form.cycle.calendar.is_working_day(date(2026, 10, 8))
+
+
+def test_a_date_counted_in_an_unknown_year_is_flagged_where_it_is_shown(tmp_path: Path) -> None:
+    from dialogs.workdays import working_date
+
+    calendar = HolidayFiles.load(tmp_path).calendar
+    assert working_date(date(2026, 12, 3), calendar) == "2026年12月3日（周四）"
+    assert (
+        working_date(date(2027, 2, 8), calendar) == "2027年2月8日（周一）（2027年按周一至周五估算）"
+    )
+    write(tmp_path / "2027.toml", NOTICE_2027)
+    assert HolidayFiles.load(tmp_path).calendar.estimated([2027]) == ()
