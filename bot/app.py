@@ -12,6 +12,7 @@ from bot.settings import Settings
 from dialogs.form import build_form
 from dialogs.holidays import WorkCalendar
 from dialogs.spec import FormSpec
+from dialogs.texts_cycle import FILE_WINS
 from reminders.holidays import HolidayFiles, estimated_warning
 from reminders.runner import Runner
 from reminders.schedule import DEFAULT_SCHEDULE, Schedule, ScheduleError, load_schedule
@@ -72,8 +73,10 @@ def bootstrap(settings: Settings, clock: Clock | None = None) -> App:
     if warning:
         # Once per process, at start-up: what rests on working days of that year is estimated.
         log.warning("%s", warning)
+    origins = {n.year: n.origin for n in holidays.calendar.notices}
     for year in holidays.calendar.overridden():
-        log.info("holidays of %d: the holiday file wins over chinese-calendar", year)
+        # Both sources speak for that year: say which one is used.
+        log.warning("%s", FILE_WINS.format(year=year, origin=origins[year]))
     db = Database.from_url(settings.database_url)
     form = build_form(settings.cycle(holidays.calendar))
     files = AttachmentStore(settings.attachments_dir, max_bytes=settings.max_upload_bytes)

@@ -30,6 +30,7 @@ from dialogs.holidays import Source as CalendarSource
 from dialogs.holidays import WorkCalendar
 from dialogs.model import Filing, Key, Source, Value
 from dialogs.roster import parse_rows
+from dialogs.texts_reminders import STATUS_NAMES
 from dialogs.totals import completion_rows
 from dialogs.view import View
 from dialogs.workdays import chinese_date
@@ -183,12 +184,16 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def schedule_path(year: int, options: CycleOptions) -> Path:
+    return options.directory / f"schedule-{year}.toml"
+
+
 def write_schedule(
     year: int, options: CycleOptions, today: date, help_line: str
 ) -> tuple[Path, list[str], bool]:
     """The schedule file of `year`: kept when it exists and no option changes it, written (or
     updated with the options) otherwise. Returns the path, report lines and success."""
-    path = options.directory / f"schedule-{year}.toml"
+    path = schedule_path(year, options)
     data: dict[str, object] = {"year": year}
     existed = path.exists()
     if existed:
@@ -269,17 +274,27 @@ def _env_values(path: Path) -> tuple[list[str], dict[str, str]]:
     return lines, values
 
 
-def switch_env(path: Path, wanted: dict[str, str]) -> tuple[list[str], bool]:
-    """Sets `wanted` in the env file (other lines kept); refuses when the process
-    environment overrides a name (pydantic-settings prefers it to the file)."""
+def env_overrides(path: Path, wanted: dict[str, str]) -> list[str]:
+    """Names the process environment sets otherwise: pydantic-settings prefers it to the
+    env file, so writing the file would switch nothing."""
+    found = []
     for name, value in wanted.items():
         current = os.environ.get(name)
         if current is not None and current != value:
-            return [
+            found.append(
                 t.ENV_OVERRIDDEN.format(
                     name=name, value=current, path=path, wanted=f"{name}={value}"
                 )
-            ], False
+            )
+    return found
+
+
+def switch_env(path: Path, wanted: dict[str, str]) -> tuple[list[str], bool]:
+    """Sets `wanted` in the env file (other lines kept); refuses when the process
+    environment overrides a name."""
+    overridden = env_overrides(path, wanted)
+    if overridden:
+        return overridden, False
     lines, values = _env_values(path)
     year = wanted[INSPECTION_YEAR]
     if all(values.get(name) == value for name, value in wanted.items()):
@@ -313,8 +328,6 @@ def database_lines(db: Database, year: int) -> list[str]:
         current = session.scalar(
             select(func.count()).select_from(FilingRow).where(FilingRow.year == year)
         )
-    from dialogs.texts_reminders import STATUS_NAMES
-
     statuses = "，".join(f"{STATUS_NAMES.get(s, s)} {n}" for s, n in sorted(last.items())) or "无"
     return [
         t.STATE.format(
@@ -348,6 +361,12 @@ def open_cycle(
     if not current:
         lines.append(t.DB_NOT_CURRENT.format(current=revision))
         return lines, False
+    path = schedule_path(year, options)
+    # Before anything is written: a switch the environment would undo is no switch.
+    overridden = env_overrides(options.env_file, _wanted(year, path))
+    if overridden:
+        lines.extend([*overridden, t.NOT_READY.format(year=year)])
+        return lines, False
     path, found, ok = write_schedule(year, options, today, settings.help_line)
     lines.extend(found)
     if not ok:
@@ -362,9 +381,7 @@ def open_cycle(
         lines.append(t.NOT_READY.format(year=year))
         return lines, False
     lines.extend(_roster_and_state(switched, options))
-    env_lines, switched_ok = switch_env(
-        options.env_file, {INSPECTION_YEAR: str(year), SCHEDULE: str(path.resolve())}
-    )
+    env_lines, switched_ok = switch_env(options.env_file, _wanted(year, path))
     lines.extend(env_lines)
     if not switched_ok:
         lines.append(t.NOT_READY.format(year=year))
@@ -375,9 +392,12 @@ def open_cycle(
     return lines, True
 
 
+def _wanted(year: int, path: Path) -> dict[str, str]:
+    return {INSPECTION_YEAR: str(year), SCHEDULE: str(path.resolve())}
+
+
 # --- the completion table from last year's approved filing -----------------------------------
 
-COMPLETION = ("completion.count", "completion.contract", "completion.service")
 # The author of carried answers in the answers' history (`updated_by`).
 CARRIED_BY = "last_year"
 

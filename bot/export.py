@@ -32,8 +32,7 @@ from sqlalchemy.orm import Session
 
 from bot.export_formats import csv_files, csv_zip, xlsx_bytes
 from bot.export_tables import ExportedFiling, Table, build_tables
-from dialogs.cycle import Cycle
-from dialogs.form import build_form
+from dialogs.form import form_of_year
 from dialogs.spec import FormSpec
 from dialogs.workdays import SHANGHAI
 from storage.enterprises import EnterpriseRepository
@@ -136,9 +135,7 @@ def write(export: Export, out: Path, fmt: str | None = None) -> list[Path]:
 
 def form_for(form: FormSpec, year: int) -> FormSpec:
     """The form of another inspection year (labels, windows and checks follow the year)."""
-    if year == form.cycle.year:
-        return form
-    return build_form(Cycle.for_year(year, help_line=form.cycle.help_line))
+    return form_of_year(form, year)
 
 
 CSV_SUFFIX = "CSV 导出是每个工作表一个文件：请用 --out 目录 --format csv，或 --out 文件.zip。"

@@ -177,12 +177,14 @@ class Workflow:
             self.notify(channel, chat_id, [document, notice])
 
     def declaration(self, filing: Filing) -> Document:
+        # A filing of an earlier cycle (approved after the switch) gets its own year's form.
+        form = form_for(self.form, filing.year)
         pdf = declaration_pdf(
-            View(self.form, filing), version=filing.version, fonts=self.fonts, generated_at=self.now
+            View(form, filing), version=filing.version, fonts=self.fonts, generated_at=self.now
         )
         name = str(filing.get(Key("enterprise.name")) or "")
         caption = texts.DECLARATION_CAPTION.format(
-            name=name, year=self.form.cycle.year, version=filing.version
+            name=name, year=filing.year, version=filing.version
         )
         return Document(f"{name}-年检申报表-第{filing.version}版.pdf", pdf, caption)
 
@@ -270,7 +272,8 @@ class ReviewerView:
             previous = workflow.version_snapshot(filing_id, filing.version - 1)
             if previous is not None:
                 old = filing_from_snapshot(previous, filing_id, filing.year)
-                changes = tuple(changes_between(self.form, old, filing))
+                form = form_for(self.form, filing.year)
+                changes = tuple(changes_between(form, old, filing))
         name = str(filing.get(Key("enterprise.name")) or "")
         return Opened(
             filing,
@@ -306,9 +309,10 @@ class ReviewerView:
 
     def attachments(self, filing: Filing) -> list[tuple[str, FileRef]]:
         """Every stored file of the filing, in the order of the form, the stamped form last."""
-        view = View(self.form, filing)
+        form = form_for(self.form, filing.year)
+        view = View(form, filing)
         found = []
-        for section in self.form.sections:
+        for section in form.sections:
             for key in view.steps(section):
                 value = filing.get(key)
                 if isinstance(value, FileRef):

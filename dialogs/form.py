@@ -653,3 +653,13 @@ def build_form(cycle: Cycle) -> FormSpec:
         ),
     )
     return FormSpec(cycle, sections, indicators)
+
+
+def form_of_year(form: FormSpec, year: int) -> FormSpec:
+    """The form of another inspection year (labels, windows and checks follow that year), on
+    the same calendar and help line: a filing of last year shown while a new cycle is open."""
+    if year == form.cycle.year:
+        return form
+    return build_form(
+        Cycle.for_year(year, help_line=form.cycle.help_line, calendar=form.cycle.calendar)
+    )

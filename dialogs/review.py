@@ -24,6 +24,7 @@ from dialogs.effects import (
     Reject,
     SendAttachment,
 )
+from dialogs.form import form_of_year
 from dialogs.indicators import evaluate_all
 from dialogs.model import FileRef, Filing
 from dialogs.parsing import clean_text, normalize
@@ -259,7 +260,8 @@ class _Review:
         return self.show(opened)
 
     def show(self, opened: Opened) -> ReviewOutcome:
-        view = View(self.form, opened.filing)
+        # A filing of an earlier cycle is shown with that year's form (its three years).
+        view = View(form_of_year(self.form, opened.filing.year), opened.filing)
         lines = [
             t.FILING_HEAD.format(
                 name=opened.enterprise,

@@ -11,6 +11,8 @@ COVERAGE_FILE_WINS = "（chinese-calendar 也有该年，以文件为准）"
 COVERAGE_NONE = (
     "⚠ {year}年：没有节假日数据，按周一至周五估算；请按通知填写 {file}（模板 {example}）"
 )
+# At start-up, when a holiday file and the package both give a year.
+FILE_WINS = "节假日：{year}年 chinese-calendar 和节假日文件 {origin} 都有，以文件为准。"
 COVERAGE_BAD_FILE = "✗ 节假日文件有误，启动会被拒绝：{error}"
 COVERAGE_BAD_SCHEDULE = "✗ 提醒时间表有误：{error}"
 

@@ -10,6 +10,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from dialogs.holidays import WorkCalendar
+from dialogs.texts_reminders import ESTIMATED_MARK
 
 # Times are stored in UTC and shown and scheduled in Beijing time.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -32,3 +33,11 @@ def add_working_days(day: date, count: int, calendar: WorkCalendar | None = None
 
 def chinese_date(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
+
+
+def working_date(day: date, calendar: WorkCalendar | None = None) -> str:
+    """A date computed in working days, as `chinese_date`, flagged when its year's holidays
+    are in no source (the day was counted Monday to Friday)."""
+    estimated = (calendar or PACKAGE_ONLY).estimated([day.year])
+    mark = ESTIMATED_MARK.format(years=day.year) if estimated else ""
+    return chinese_date(day) + mark

@@ -399,8 +399,13 @@ def test_the_2026_cycle_end_to_end(database: Database, tmp_path: Path) -> None:
             (date(2027, 2, 4), None),
             (date(2027, 2, 14), None),
         ]
-        # Last year stays whole: its export, its history.
+        # Last year stays whole: its export, the reviewers' view of it, its history.
         _export_2025(world, tmp_path)
+        with world.db.session() as session:
+            filing_2025 = session.scalar(select(FilingRow.id).where(FilingRow.year == 2025))
+        shown = world.send(REVIEWER, f"打开 {filing_2025}")
+        assert f"【审核】{NAME_A} · 第 1 版 · " in shown
+        assert "4,602.50" in shown  # the three years 2023-2025 of the 2025 filing
         history = world.send(CONTACT, "/history")
         assert "2025" in history and "2026" in history
     finally:
@@ -485,8 +490,9 @@ def test_cycle_open_from_the_command_line(
     assert exit_code.value.code == 2
     assert "日期“2027-13-01”无法识别：请按 年-月-日 写，例如 " in capsys.readouterr().err
     monkeypatch.setenv("NIANJIAN_INSPECTION_YEAR", "2025")
-    assert cli_main(["cycle", "open", "2026"]) == 1
+    assert cli_main(["cycle", "open", "2027"]) == 1
     assert "环境变量 NIANJIAN_INSPECTION_YEAR=2025 优先于" in capsys.readouterr().out
+    assert not (tmp_path / "data" / "cycles" / "schedule-2027.toml").exists()  # nothing written
 
 
 def test_the_form_of_2026_follows_the_year() -> None:

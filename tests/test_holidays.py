@@ -177,3 +177,43 @@ def test_notices_are_plain_values() -> None:
     assert not calendar.is_working_day(date(2027, 1, 1))
     calendar.replace([])
     assert calendar.is_working_day(date(2027, 1, 1))  # a Friday, no notice any more
+
+
+def test_start_up_says_which_source_wins_and_names_an_unknown_year(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.app import bootstrap
+
+    write(
+        tmp_path / "holidays" / "2026.toml",
+        'year = 2026\n[[holidays]]\nname = "国庆节"\nfirst = 2026-10-01\nlast = 2026-10-08\n',
+    )
+    schedule = write(tmp_path / "s.toml", "year = 2026\n")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'nj.sqlite3'}",
+        attachments_dir=tmp_path / "files",
+        inspection_year=2026,
+        reminders_schedule=schedule,
+        holidays=tmp_path / "holidays",
+    )
+    with caplog.at_level("WARNING"):
+        app = bootstrap(settings)
+    app.db.dispose()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("节假日：2026年 chinese-calendar 和节假日文件 ") for m in messages)
+    assert sum("⚠ 2027年的节假日安排尚未录入" in m for m in messages) == 1
+    # The one calendar is what the form, the schedule and the runner read.
+    assert app.form.cycle.calendar is app.schedule.calendar  # type: ignore[union-attr]
+    assert not app.form.cycle.calendar.is_working_day(date(2026, 10, 8))
+
+
+def test_a_date_counted_in_an_unknown_year_is_flagged_where_it_is_shown(tmp_path: Path) -> None:
+    from dialogs.workdays import working_date
+
+    calendar = HolidayFiles.load(tmp_path).calendar
+    assert working_date(date(2026, 12, 3), calendar) == "2026年12月3日（周四）"
+    assert (
+        working_date(date(2027, 2, 8), calendar) == "2027年2月8日（周一）（2027年按周一至周五估算）"
+    )
+    write(tmp_path / "2027.toml", NOTICE_2027)
+    assert HolidayFiles.load(tmp_path).calendar.estimated([2027]) == ()

@@ -11,7 +11,7 @@ from dialogs.screens.base import Outcome, Turn
 from dialogs.screens.choices import option_value, split_verb
 from dialogs.state import ConvState
 from dialogs.view import file_size
-from dialogs.workdays import SHANGHAI, add_working_days, chinese_date
+from dialogs.workdays import SHANGHAI, add_working_days, working_date
 
 # After submission contacts cannot edit; the reviewers decide what happens next.
 LOCKED = frozenset({"submitted", "approved", "complete"})
@@ -25,7 +25,8 @@ def locked(turn: Turn, state: ConvState, event: Event) -> Outcome:
     filing = turn.filing
     if filing.status == "submitted":
         submitted = (filing.submitted_at or turn.now).astimezone(SHANGHAI).date()
-        expected = chinese_date(add_working_days(submitted, 1, turn.form.cycle.calendar))
+        calendar = turn.form.cycle.calendar
+        expected = working_date(add_working_days(submitted, 1, calendar), calendar)
         text = texts.LOCKED_SUBMITTED.format(version=filing.version, expected=expected)
         progress = texts.OVERVIEW_HEAD.format(percent=turn.view.progress())
         return turn.done(state, Text(f"{text}\n\n{progress}"))

@@ -12,7 +12,7 @@ from dialogs.screens import overview
 from dialogs.screens.base import Outcome, Screen, Turn
 from dialogs.screens.choices import split_verb
 from dialogs.state import ConvState, Mode
-from dialogs.workdays import SHANGHAI, add_working_days, chinese_date
+from dialogs.workdays import SHANGHAI, add_working_days, working_date
 
 
 def submit_check(turn: Turn) -> Outcome:
@@ -41,8 +41,9 @@ def on_submit(turn: Turn, state: ConvState, raw: str, command: Command | None) -
             return submit_check(turn)
         version = turn.filing.version + 1
         turn.effects.append(SubmitFiling(version))
-        expected = add_working_days(local_today(turn), 1, turn.form.cycle.calendar)
-        text = texts.SUBMITTED.format(version=version, expected=chinese_date(expected))
+        calendar = turn.form.cycle.calendar
+        expected = add_working_days(local_today(turn), 1, calendar)
+        text = texts.SUBMITTED.format(version=version, expected=working_date(expected, calendar))
         return turn.done(ConvState(), Text(turn.lead(text)))
     turn.note(texts.NOT_AN_OPTION)
     return submit_check(turn)
