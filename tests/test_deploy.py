@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 
 from bot.admin import import_roster, issue_invite
 from bot.app import bootstrap
+from bot.channels.wechat import texts
 from bot.clock import SystemClock
 from bot.settings import Settings
 from tests.fake_telegram import FakeTelegram
@@ -524,9 +525,13 @@ def _through_the_proxy(client: httpx.Client, health: Any, ports: Ports, origin: 
     plain = client.get(f"http://127.0.0.1:{ports.http}/health", follow_redirects=False)
     assert plain.status_code == 301
     assert plain.headers["location"] == "https://127.0.0.1/health"
-    # An upload page that does not exist is the product's 4xx, not nginx's 413 or 502.
-    page = client.get(f"{origin}/wechat/upload/forged")
-    assert 400 <= page.status_code < 500 and "nginx" not in page.text
+    # A 20 MB upload reaches the product (which refuses the forged link), a larger one is
+    # stopped by nginx before it.
+    upload = f"{origin}/wechat/upload/forged"
+    whole = client.post(upload, files={"file": ("营业执照.pdf", b"%PDF" + b"0" * (20 << 20))})
+    assert whole.status_code == 403 and texts.LINK_INVALID in whole.text
+    too_large = client.post(upload, files={"file": ("大.pdf", b"0" * (22 << 20))})
+    assert too_large.status_code == 413 and "nginx" in too_large.text
 
 
 def _telegram_webhook(telegram: FakeTelegram, db: Database, code: str) -> None:
