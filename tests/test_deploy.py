@@ -326,6 +326,17 @@ def app_database(pg_admin_url: str) -> Iterator[Database]:
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(db.role)))
 
 
+def test_the_database_setup_refuses_to_run_without_a_password(pg_admin_url: str) -> None:
+    refused = subprocess.run(
+        [_tool("psql"), "-X", "-q", "-d", pg_admin_url, "-f", str(SETUP_SQL)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "缺少口令" in refused.stderr
+
+
 def environment(values: dict[str, str], place: Path) -> dict[str, str]:
     """What systemd gives the service: a clean environment, the unit's Environment= lines,
     then the EnvironmentFile."""
