@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -335,6 +336,38 @@ def test_the_database_setup_refuses_to_run_without_a_password(pg_admin_url: str)
         timeout=60,
     )
     assert refused.returncode != 0 and "缺少口令" in refused.stderr
+
+
+def test_admin_commands_run_in_the_state_directory_with_the_service_settings(
+    tmp_path: Path,
+) -> None:
+    """deploy/nianjian-admin, started from elsewhere, runs the command in the state directory,
+    where `.env` links to the service's environment file (here: as the current user)."""
+    state, etc = tmp_path / "state", tmp_path / "etc"
+    state.mkdir()
+    etc.mkdir()
+    (etc / "nianjian.env").write_text(f"DATABASE_URL=sqlite:///{state / 'nianjian.db'}\n")
+    (state / ".env").symlink_to(etc / "nianjian.env")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "NIANJIAN_USER": getpass.getuser(),
+        "NIANJIAN_STATE_DIR": str(state),
+        "NIANJIAN_PROGRAM": str(BIN / "nianjian"),
+    }
+    admin = [_tool("sh"), str(DEPLOY / "nianjian-admin")]
+    done = subprocess.run(
+        [*admin, "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(state / "nianjian.db") as migrated:
+        (revision,) = migrated.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision
 
 
 def environment(values: dict[str, str], place: Path) -> dict[str, str]:
