@@ -12,7 +12,6 @@ import asyncio
 import logging
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -225,10 +224,7 @@ async def _serve(app: App, settings: Settings) -> None:
         wechat = WeChatChannel(app.service, settings, reminders=reminders)
         web.add(wechat.routes())
         channels.append(wechat)
-    polling = settings.telegram_token is not None and not settings.telegram_webhook_url
-    timeout = float(settings.telegram_poll_timeout) if polling else None
-    health = observability.HealthConfig(app.db, channels, timeout, time.time())
-    web.add(observability.routes(health))
+    web.add(observability.routes(observability.HealthConfig.of(app.db, channels, settings)))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -18,8 +18,7 @@
 \endif
 \if :{?password}
 \else
-  \echo '缺少口令：请加上 -v password=...（见本文件开头）'
-  \quit
+  DO $$ BEGIN RAISE EXCEPTION '缺少口令：请加上 -v password=...（见本文件开头）'; END $$;
 \endif
 
 CREATE ROLE :"role" LOGIN PASSWORD :'password'

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 from bot.admin import import_roster, issue_invite
 from bot.app import bootstrap
+from bot.channels.wechat import texts
 from bot.clock import SystemClock
 from bot.settings import Settings
 from tests.fake_telegram import FakeTelegram
@@ -325,6 +327,49 @@ def app_database(pg_admin_url: str) -> Iterator[Database]:
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(db.role)))
 
 
+def test_the_database_setup_refuses_to_run_without_a_password(pg_admin_url: str) -> None:
+    refused = subprocess.run(
+        [_tool("psql"), "-X", "-q", "-d", pg_admin_url, "-f", str(SETUP_SQL)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "缺少口令" in refused.stderr
+
+
+def test_admin_commands_run_in_the_state_directory_with_the_service_settings(
+    tmp_path: Path,
+) -> None:
+    """deploy/nianjian-admin, started from elsewhere, runs the command in the state directory,
+    where `.env` links to the service's environment file (here: as the current user)."""
+    state, etc = tmp_path / "state", tmp_path / "etc"
+    state.mkdir()
+    etc.mkdir()
+    (etc / "nianjian.env").write_text(f"DATABASE_URL=sqlite:///{state / 'nianjian.db'}\n")
+    (state / ".env").symlink_to(etc / "nianjian.env")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "NIANJIAN_USER": getpass.getuser(),
+        "NIANJIAN_STATE_DIR": str(state),
+        "NIANJIAN_PROGRAM": str(BIN / "nianjian"),
+    }
+    admin = [_tool("sh"), str(DEPLOY / "nianjian-admin")]
+    done = subprocess.run(
+        [*admin, "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(state / "nianjian.db") as migrated:
+        (revision,) = migrated.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision
+
+
 def environment(values: dict[str, str], place: Path) -> dict[str, str]:
     """What systemd gives the service: a clean environment, the unit's Environment= lines,
     then the EnvironmentFile."""
@@ -524,9 +569,13 @@ def _through_the_proxy(client: httpx.Client, health: Any, ports: Ports, origin: 
     plain = client.get(f"http://127.0.0.1:{ports.http}/health", follow_redirects=False)
     assert plain.status_code == 301
     assert plain.headers["location"] == "https://127.0.0.1/health"
-    # An upload page that does not exist is the product's 4xx, not nginx's 413 or 502.
-    page = client.get(f"{origin}/wechat/upload/forged")
-    assert 400 <= page.status_code < 500 and "nginx" not in page.text
+    # A 20 MB upload reaches the product (which refuses the forged link), a larger one is
+    # stopped by nginx before it.
+    upload = f"{origin}/wechat/upload/forged"
+    whole = client.post(upload, files={"file": ("营业执照.pdf", b"%PDF" + b"0" * (20 << 20))})
+    assert whole.status_code == 403 and texts.LINK_INVALID in whole.text
+    too_large = client.post(upload, files={"file": ("大.pdf", b"0" * (22 << 20))})
+    assert too_large.status_code == 413 and "nginx" in too_large.text
 
 
 def _telegram_webhook(telegram: FakeTelegram, db: Database, code: str) -> None:

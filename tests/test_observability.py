@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot import observability
 from bot.observability import HealthConfig
 from bot.privacy import install_log_masking
+from bot.settings import Settings
 from bot.web import WebServer
 from storage.db import Database
 from storage.messaging import Outbox
@@ -262,3 +263,17 @@ def test_json_logs_are_one_masked_object_per_line(root_handler: logging.StreamHa
         .splitlines()[-1]
         .endswith("WARNING nianjian.test plain 138****8000")
     )
+
+
+def test_the_process_watches_polling_only_when_it_polls(database: Database) -> None:
+    polling = Settings(telegram_token="1:A", _env_file=None)
+    webhook = Settings(
+        telegram_token="1:A",
+        telegram_webhook_url="https://nianjian.example.org/telegram",
+        _env_file=None,
+    )
+    wechat_only = Settings(_env_file=None)
+    assert HealthConfig.of(database, [], polling).polling_timeout == polling.telegram_poll_timeout
+    assert HealthConfig.of(database, [], webhook).polling_timeout is None
+    assert HealthConfig.of(database, [], wechat_only).polling_timeout is None
+    assert abs(HealthConfig.of(database, [], webhook).started - time.time()) < 5
