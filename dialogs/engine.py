@@ -112,7 +112,7 @@ def text(turn: Turn, state: ConvState, event: TextIn) -> Outcome:
         return turn.done(state, Text(texts.STILL_PAUSED))
     match command:
         case Command.HELP:
-            return help(turn, state)
+            return give_help(turn, state)
         case Command.PAUSE:
             return pause(turn, state)
         case Command.CANCEL:
@@ -175,7 +175,7 @@ def help_text(turn: Turn, state: ConvState | None) -> str:
     return "\n\n".join(lines)
 
 
-def help(turn: Turn, state: ConvState) -> Outcome:
+def give_help(turn: Turn, state: ConvState) -> Outcome:
     turn.note(help_text(turn, state))
     return turn.resume(state)
 
