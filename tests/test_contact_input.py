@@ -334,7 +334,7 @@ def test_hostile_text_and_file_names_are_stored_clean(database: Database, tmp_pa
     """A NUL would be refused by PostgreSQL; escapes and bidi overrides would be stored."""
     typed = "博州\x00档案\x1b[31m数字化（合并3项）\u202e\x0b二期"
     name = _parse("project.name", typed, record="pro1")
-    assert name == "博州档案数字化（合并3项） 二期"
+    assert isinstance(name, str) and name == "博州档案数字化（合并3项） 二期"
     ref = AttachmentStore(tmp_path).put(png_bytes(), "合同\x00\u202egnp.pdf")
     with database.session() as session:
         filing_id = FilingRepository(session).create(2025, NOW)
@@ -343,7 +343,7 @@ def test_hostile_text_and_file_names_are_stored_clean(database: Database, tmp_pa
             filing_id,
             [
                 AddRecord(totals.PROJECTS, "pro1"),
-                SetAnswer(Key("project.name", "pro1"), name),  # type: ignore[arg-type]
+                SetAnswer(Key("project.name", "pro1"), name),
                 SetAnswer(Key("attach.project_file", "pro1"), ref),
             ],
             actor="contact:1",
