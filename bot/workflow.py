@@ -51,7 +51,7 @@ from storage.accounts import (
     filing_from_snapshot,
     snapshot_of,
 )
-from storage.files import AttachmentStore
+from storage.files import AttachmentStore, display_name
 from storage.repository import ConversationRepository, FilingRepository
 
 COMPLETE = "complete"
@@ -223,7 +223,8 @@ class Workflow:
         return Document(export.filename, export.xlsx(), export.caption, XLSX_TYPE)
 
     def document(self, ref: FileRef) -> Document:
-        return Document(ref.name, self.files.read(ref.sha256), ref.name, ref.content_type)
+        name = display_name(ref.name, ref.content_type)  # also for names stored before cleaning
+        return Document(name, self.files.read(ref.sha256), name, ref.content_type)
 
     def members_of(self, filing_id: int) -> list[tuple[str, str]]:
         enterprise_id = FilingRepository(self.session).enterprise_of(filing_id)

@@ -20,7 +20,16 @@ from dialogs.cycle import Cycle
 from dialogs.engine import step
 from dialogs.form import build_form
 from dialogs.magnitude import confirmed_doubts, doubtful_amount
-from dialogs.model import AddRecord, Answer, Filing, Key, SetAnswer, Source, apply_changes
+from dialogs.model import (
+    AddRecord,
+    Answer,
+    FileRef,
+    Filing,
+    Key,
+    SetAnswer,
+    Source,
+    apply_changes,
+)
 from dialogs.onboarding import OnboardingState, onboarding_step
 from dialogs.parsing import clean_text, normalize, parse_text
 from dialogs.replies import TextIn, reply_text
@@ -354,3 +363,9 @@ def test_hostile_text_and_file_names_are_stored_clean(database: Database, tmp_pa
     assert stored.get(Key("project.name", "pro1")) == "博州档案数字化（合并3项） 二期"
     assert stored.get(Key("attach.project_file", "pro1")) == ref
     assert ref.name == "合同gnp.png"
+
+
+def test_a_name_stored_before_cleaning_is_shown_clean() -> None:
+    old = FileRef("0" * 64, "营业执照\u202efdp.exe", 2048, PDF)
+    filing = apply_changes(Filing(1, 2025), [SetAnswer(Key("attach.licence"), old)])
+    assert View(FORM, filing).display(Key("attach.licence")) == "营业执照fdp.exe（2 KB）"
