@@ -39,6 +39,7 @@ from reportlab.platypus import (
 from dialogs import totals
 from dialogs.indicators import evaluate_all
 from dialogs.model import FileRef, Key
+from dialogs.parsing import strip_invisible
 from dialogs.spec import GroupSpec, SectionSpec
 from dialogs.view import SKIPPED, View
 from dialogs.workdays import SHANGHAI
@@ -203,7 +204,7 @@ class DeclarationBuilder:
         if value is None or value == SKIPPED:
             return EMPTY
         if isinstance(value, FileRef):
-            return value.name
+            return strip_invisible(value.name)
         return self.view.display(key)
 
     def figure(self, key: Key) -> str:

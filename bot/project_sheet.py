@@ -127,11 +127,12 @@ def _validation(form: FormSpec, spec: FieldSpec) -> DataValidation | None:
                 return None  # Excel's inline list is limited to 255 characters
             rule = DataValidation(type="list", formula1=f'"{labels}"')
         case Kind.DATE:
+            low, high = spec.date_range  # the same range the chat accepts
             rule = DataValidation(
                 type="date",
                 operator="between",
-                formula1=_serial(date(year - 30, 1, 1)),
-                formula2=_serial(date(year, 12, 31)),
+                formula1=_serial(date(year + low, 1, 1)),
+                formula2=_serial(date(year + min(high, 0), 12, 31)),
             )
         case Kind.AMOUNT:
             low = -_MAX_AMOUNT if spec.allow_negative else 0

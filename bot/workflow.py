@@ -41,7 +41,7 @@ from dialogs.submission import changes_between
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI, add_working_days
 from storage.enterprises import EnterpriseRepository
-from storage.files import AttachmentStore
+from storage.files import AttachmentStore, display_name
 from storage.members import MemberRepository
 from storage.repository import ConversationRepository, FilingRepository
 from storage.requests import RequestRepository
@@ -220,7 +220,8 @@ class Workflow:
         return Document(export.filename, export.xlsx(), export.caption, XLSX_TYPE)
 
     def document(self, ref: FileRef) -> Document:
-        return Document(ref.name, self.files.read(ref.sha256), ref.name, ref.content_type)
+        name = display_name(ref.name, ref.content_type)  # also for names stored before cleaning
+        return Document(name, self.files.read(ref.sha256), name, ref.content_type)
 
     def members_of(self, filing_id: int) -> list[tuple[str, str]]:
         enterprise_id = FilingRepository(self.session).enterprise_of(filing_id)

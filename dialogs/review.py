@@ -365,7 +365,7 @@ class _Review:
 
     def files(self, opened: Opened) -> ReviewOutcome:
         buttons = [
-            Button(f"{label}：{ref.name}", f"文件 {i}")
+            Button(f"{label}：{clean_text(ref.name)}", f"文件 {i}")
             for i, (label, ref) in enumerate(opened.attachments, 1)
         ]
         buttons.append(Button(t.BTN_BACK_TO_FILING, "返回"))
@@ -381,7 +381,7 @@ class _Review:
         if number.isdecimal() and 1 <= int(number) <= len(opened.attachments):
             label, ref = opened.attachments[int(number) - 1]
             self.effects.append(SendAttachment(ref))
-            self.notes.append(t.SENDING_FILE.format(label=label, name=ref.name))
+            self.notes.append(t.SENDING_FILE.format(label=label, name=clean_text(ref.name)))
             return self.files(opened)
         if command is Command.BACK or text == "返回":
             return self.show(opened)

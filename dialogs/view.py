@@ -16,6 +16,7 @@ from typing import TypeVar, cast
 
 from dialogs.cycle import Grade
 from dialogs.model import FileRef, Filing, Key, Value
+from dialogs.parsing import strip_invisible
 from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, Problem, SectionSpec
 
 # An optional answer the contact chose to leave empty; stored so it is not asked again.
@@ -289,7 +290,8 @@ class View:
         if isinstance(value, bool):
             return "是" if value else "否"
         if isinstance(value, FileRef):
-            return f"{value.name}（{file_size(value.size)}）"
+            # Names stored before uploads were cleaned may still hold bidi overrides.
+            return f"{strip_invisible(value.name)}（{file_size(value.size)}）"
         if isinstance(value, Decimal):
             return f"{value:,.2f} {spec.unit}".strip()
         if isinstance(value, date):

@@ -20,14 +20,25 @@ from dialogs.cycle import Cycle
 from dialogs.engine import step
 from dialogs.form import build_form
 from dialogs.magnitude import confirmed_doubts, doubtful_amount
-from dialogs.model import Answer, Filing, Key, SetAnswer, Source, apply_changes
+from dialogs.model import (
+    AddRecord,
+    Answer,
+    FileRef,
+    Filing,
+    Key,
+    SetAnswer,
+    Source,
+    apply_changes,
+)
 from dialogs.onboarding import OnboardingState, onboarding_step
 from dialogs.parsing import clean_text, normalize, parse_text
 from dialogs.replies import TextIn, reply_text
 from dialogs.state import ConvState
 from dialogs.submission import submit_check
 from dialogs.view import View
+from storage.db import Database
 from storage.files import EXTENSIONS, JPEG, OFD, PDF, PNG, AttachmentStore, display_name
+from storage.repository import FilingRepository
 from tests.fakes import completed_filing
 from tests.filing_script import png_bytes
 
@@ -323,3 +334,38 @@ def test_every_shown_name_is_clean_and_typed(name: str, content_type: str) -> No
     assert shown.lower().endswith(EXTENSIONS[content_type])
     assert len(shown) <= 120 and "/" not in shown and "\\" not in shown
     assert all(unicodedata.category(c) not in ("Cc", "Cf") for c in shown)
+
+
+# --- what reaches the database --------------------------------------------------------------
+
+
+def test_hostile_text_and_file_names_are_stored_clean(database: Database, tmp_path: Path) -> None:
+    """A NUL would be refused by PostgreSQL; escapes and bidi overrides would be stored."""
+    typed = "博州\x00档案\x1b[31m数字化（合并3项）\u202e\x0b二期"
+    name = _parse("project.name", typed, record="pro1")
+    assert isinstance(name, str) and name == "博州档案数字化（合并3项） 二期"
+    ref = AttachmentStore(tmp_path).put(png_bytes(), "合同\x00\u202egnp.pdf")
+    with database.session() as session:
+        filing_id = FilingRepository(session).create(2025, NOW)
+    with database.session() as session:
+        FilingRepository(session).apply(
+            filing_id,
+            [
+                AddRecord(totals.PROJECTS, "pro1"),
+                SetAnswer(Key("project.name", "pro1"), name),
+                SetAnswer(Key("attach.project_file", "pro1"), ref),
+            ],
+            actor="contact:1",
+            now=NOW,
+        )
+    with database.session() as session:
+        stored = FilingRepository(session).load(filing_id)
+    assert stored.get(Key("project.name", "pro1")) == "博州档案数字化（合并3项） 二期"
+    assert stored.get(Key("attach.project_file", "pro1")) == ref
+    assert ref.name == "合同gnp.png"
+
+
+def test_a_name_stored_before_cleaning_is_shown_clean() -> None:
+    old = FileRef("0" * 64, "营业执照\u202efdp.exe", 2048, PDF)
+    filing = apply_changes(Filing(1, 2025), [SetAnswer(Key("attach.licence"), old)])
+    assert View(FORM, filing).display(Key("attach.licence")) == "营业执照fdp.exe（2 KB）"

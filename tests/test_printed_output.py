@@ -18,7 +18,8 @@ from PIL import Image, ImageOps
 from bot.declaration import declaration_pdf, register_font
 from bot.export_formats import csv_files, xlsx_bytes
 from bot.export_tables import ExportedFiling, build_tables
-from dialogs.model import Key
+from dialogs import texts_input, totals
+from dialogs.model import Key, SetAnswer, apply_changes
 from dialogs.view import SKIPPED, View
 from storage.enterprises import Enterprise
 from tests.fakes import completed_filing
@@ -182,3 +183,25 @@ def test_rendered_pages_are_a4_and_none_is_nearly_empty(declaration: Path, tmp_p
             assert body_box is not None and body_box[3] > body.height / 3, path.name
             inked = body.histogram()[255]
             assert inked > 0.01 * body.width * body.height, (path.name, inked)
+
+
+def test_a_long_term_certificate_is_printed_and_exported_as_such(tmp_path: Path) -> None:
+    form, filing = completed_filing()
+    key = Key("holder.valid_until", "hol1")
+    filing = apply_changes(filing, [SetAnswer(key, texts_input.LONG_TERM)])
+    view = View(form, filing)
+    assert totals.certificate_valid(view, "hol1")
+    pdf = declaration_pdf(view, version=1, fonts=register_font(), generated_at=GENERATED)
+    path = tmp_path / "form.pdf"
+    path.write_bytes(pdf)
+    assert re.search(
+        r"^\s*1\s+王强\s+.*\s长期\s*$", _poppler("pdftotext", "-layout", str(path), "-"), re.M
+    )
+    enterprise = Enterprise(
+        1, "91110108551385082Q", "某公司", "乙", "X", 2020, "active", GENERATED, GENERATED
+    )
+    tables = build_tables(form, [ExportedFiling(filing, enterprise, ())])
+    holders = next(t for t in tables if any(c.id == "holder.valid_until" for c in t.columns))
+    column = [c.id for c in holders.columns].index("holder.valid_until")
+    assert holders.rows[0][column] == "长期"
+    assert b"\xe9\x95\xbf\xe6\x9c\x9f" in csv_files(tables)[f"{holders.id}.csv"]  # 长期

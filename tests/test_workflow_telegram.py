@@ -283,7 +283,7 @@ async def _approve(contact: Person, reviewer: Person, workdir: Path) -> None:
     assert f"{NAME}·申报表第2版" in compact  # the header of every page
     # The totals after the fix: project 1's software fee 120.50 -> 100.00 (20.50 less).
     assert re.search(r"^\s*合计\s+12 个项目\s+3,511\.50$", text, re.M)
-    assert re.search(r"^\s*合计\s+.*\s1,685\.65\s.*\s3,511\.50$", text, re.M)
+    assert re.search(r"^\s*合计\s.*\s1,685\.65\s.*\s3,511\.50$", text, re.M)
     assert re.search(r"^三年合计\s+4,582\.00", text, re.M)
     assert "3,532.00" not in text and "4,602.50" not in text
 
