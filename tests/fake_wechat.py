@@ -234,9 +234,9 @@ class FakeWeChat:
         if self.encrypted:
             envelope = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, timestamp))["xml"]
             params |= {"encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
+            body = _xml({"ToUserName": ACCOUNT, "Encrypt": envelope["Encrypt"]})
         with self._cond:
             self.signatures.extend(v for k, v in params.items() if k.endswith("signature"))
-            body = _xml({"ToUserName": ACCOUNT, "Encrypt": envelope["Encrypt"]})
         started = time.monotonic()
         try:
             response = httpx.post(
