@@ -16,6 +16,7 @@ from bot import reminder_admin
 from bot.admin import import_roster, issue_invite
 from bot.app import App, bootstrap, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
+from bot.channels.wechat.guard import mode_problem
 from bot.export import form_for, run_export
 from bot.preview import write_preview
 from bot.privacy import install_log_masking, register_secret
@@ -55,6 +56,10 @@ def _run(settings: Settings, user: str) -> int:
     if settings.telegram_token is None and not settings.wechat_enabled():
         return _chat(settings, user)
 
+    problem = mode_problem(settings)
+    if problem is not None:  # e.g. safe mode (the default) without its key
+        print(problem, file=sys.stderr)
+        return 2
     logging.getLogger().setLevel(logging.INFO)
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)

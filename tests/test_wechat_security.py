@@ -21,6 +21,7 @@ from bot.app import bootstrap
 from bot.channels.wechat import texts
 from bot.channels.wechat.channel import WeChatChannel
 from bot.channels.wechat.guard import mode_problem, plain_mode_warning
+from bot.cli import main
 from bot.settings import Settings
 from storage.nonces import forget_before
 from tests.fake_wechat import ACCOUNT, AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, sign
@@ -267,3 +268,22 @@ def test_safe_mode_is_the_default_and_plain_mode_is_explicit_and_warned(
     assert safe.wechat_mode == "safe"
     assert mode_problem(safe) is None and plain_mode_warning(safe) is None
     assert plain_mode_warning(Settings()) is None
+
+
+def test_nianjian_run_refuses_safe_mode_without_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    for name, value in {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'nj.sqlite3'}",
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_APP_SECRET": APP_SECRET,
+        "WECHAT_TOKEN": TOKEN,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WECHAT_ENCODING_AES_KEY", raising=False)
+    monkeypatch.delenv("WECHAT_MODE", raising=False)
+    monkeypatch.delenv("TELEGRAM_TOKEN", raising=False)
+    assert main(["run"]) == 2
+    said = capsys.readouterr()
+    assert texts.SAFE_MODE_NEEDS_KEY in said.err and APP_SECRET not in said.err + said.out
