@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from pydantic import SecretStr
 from bot.app import bootstrap
 from bot.channels.wechat import texts
 from bot.channels.wechat.channel import WeChatChannel
-from bot.channels.wechat.guard import mode_problem, plain_mode_warning
+from bot.channels.wechat.guard import CallbackGuard, mode_problem, plain_mode_warning
 from bot.cli import main
 from bot.settings import Settings
+from storage.db import Database
+from storage.migrate import upgrade
 from storage.nonces import forget_before
 from tests.fake_wechat import ACCOUNT, AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, sign
 from tests.fakes import FrozenClock
@@ -287,3 +290,29 @@ def test_nianjian_run_refuses_safe_mode_without_its_key(
     assert main(["run"]) == 2
     said = capsys.readouterr()
     assert texts.SAFE_MODE_NEEDS_KEY in said.err and APP_SECRET not in said.err + said.out
+
+
+def test_a_nonce_is_used_once_by_processes_racing_for_it(db_url: str) -> None:
+    """Two bot processes on one database get the same captured callback at once: one
+    accepts it, the other refuses it."""
+    upgrade(db_url)
+    databases = [Database.from_url(db_url) for _ in range(2)]
+    try:
+        guards = [CallbackGuard(db, timedelta(minutes=5)) for db in databases]
+        stamp = str(int(time.time()))
+        start = threading.Barrier(8)
+        results: list[bool] = []
+
+        def attempt(index: int) -> None:
+            start.wait(10)
+            results.append(guards[index % 2].first_use(stamp, "racing-nonce"))
+
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert sorted(results) == [False] * 7 + [True]
+    finally:
+        for db in databases:
+            db.dispose()
