@@ -24,6 +24,7 @@ from bot import cycle_admin, observability, reminder_admin, texts_ops
 from bot.admin import import_roster, issue_invite, run_export
 from bot.app import App, bootstrap, holiday_files, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
+from bot.channels.wechat.guard import mode_problem
 from bot.export import form_for
 from bot.preview import write_preview
 from bot.privacy import install_log_masking, register_secret, shown_url
@@ -195,6 +196,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.telegram_token is None and not settings.wechat_enabled():
         return _chat(settings, args)
 
+    problem = mode_problem(settings)
+    if problem is not None:  # e.g. safe mode (the default) without its key
+        print(problem, file=sys.stderr)
+        return 2
     logging.getLogger().setLevel(logging.INFO)
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)

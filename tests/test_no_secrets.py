@@ -34,7 +34,7 @@ from tests.fakes import FrozenClock
 from tests.test_telegram import USER as TG_USER
 from tests.test_telegram import bot_running as telegram_running
 from tests.test_telegram import jpeg_bytes, say
-from tests.wechat_harness import PAGE_LINK, Bot, Person, bot_running, wait_until
+from tests.wechat_harness import PAGE_LINK, Bot, Person, bot_running, download, wait_until
 
 USER = "oSecretsUser00000000000001"
 LINK_SECRET = "link-secret-9f3Kq2Zm"
@@ -145,6 +145,11 @@ def test_wechat_failure_paths_leave_no_secret(
             fake.echo_next("media", 200)
             person.send_image(jpeg_bytes())
             assert fake.echoes_pending() == 0
+            # The pages behind the links are opened (and one forged): the access log keeps
+            # neither the token nor a query string.
+            assert download(links[0]).status_code == 200
+            forged = links[0][:-3] + "abc"
+            assert download(forged + "?signature=0123456789abcdef").status_code == 403
             first_db = bot.db
             secrets = [APP_SECRET, AES_KEY, TOKEN, LINK_SECRET, *fake.access_tokens]
             secrets += [link.rsplit("/", 1)[1] for link in links]

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ from pydantic import SecretStr
 from bot.app import bootstrap
 from bot.channels.wechat import texts
 from bot.channels.wechat.channel import WeChatChannel
-from bot.channels.wechat.guard import mode_problem, plain_mode_warning
+from bot.channels.wechat.guard import CallbackGuard, mode_problem, plain_mode_warning
+from bot.cli import main
 from bot.settings import Settings
+from storage.db import Database
+from storage.migrate import upgrade
 from storage.nonces import forget_before
 from tests.fake_wechat import ACCOUNT, AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, sign
 from tests.fakes import FrozenClock
@@ -267,3 +271,48 @@ def test_safe_mode_is_the_default_and_plain_mode_is_explicit_and_warned(
     assert safe.wechat_mode == "safe"
     assert mode_problem(safe) is None and plain_mode_warning(safe) is None
     assert plain_mode_warning(Settings()) is None
+
+
+def test_nianjian_run_refuses_safe_mode_without_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    for name, value in {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'nj.sqlite3'}",
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_APP_SECRET": APP_SECRET,
+        "WECHAT_TOKEN": TOKEN,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WECHAT_ENCODING_AES_KEY", raising=False)
+    monkeypatch.delenv("WECHAT_MODE", raising=False)
+    monkeypatch.delenv("TELEGRAM_TOKEN", raising=False)
+    assert main(["run"]) == 2
+    said = capsys.readouterr()
+    assert texts.SAFE_MODE_NEEDS_KEY in said.err and APP_SECRET not in said.err + said.out
+
+
+def test_a_nonce_is_used_once_by_processes_racing_for_it(db_url: str) -> None:
+    """Two bot processes on one database get the same captured callback at once: one
+    accepts it, the other refuses it."""
+    upgrade(db_url)
+    databases = [Database.from_url(db_url) for _ in range(2)]
+    try:
+        guards = [CallbackGuard(db, timedelta(minutes=5)) for db in databases]
+        stamp = str(int(time.time()))
+        start = threading.Barrier(8)
+        results: list[bool] = []
+
+        def attempt(index: int) -> None:
+            start.wait(10)
+            results.append(guards[index % 2].first_use(stamp, "racing-nonce"))
+
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert sorted(results) == [False] * 7 + [True]
+    finally:
+        for db in databases:
+            db.dispose()

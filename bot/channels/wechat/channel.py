@@ -6,9 +6,9 @@ again (three tries in all). So the service call runs in a thread while the reque
 most `wechat_reply_budget` seconds: when the engine is done by then, the first outbox item
 becomes the passive reply (marked delivered, so it is not sent twice) and the rest follows as
 customer-service messages; when it is not, WeChat gets the empty acknowledgement "success" at
-once and everything follows as customer-service messages. A retried callback (same MsgId, or
-same sender and CreateTime for events) joins the one in flight, or gets the answer already
-given; across restarts the service's event log recognises it.
+once and everything follows as customer-service messages. A retried callback (same sender
+and MsgId, or same sender and CreateTime for events) joins the one in flight, or gets the
+answer already given; across restarts the service's event log recognises it.
 """
 
 from __future__ import annotations
