@@ -261,15 +261,21 @@ async def _start(channel: Any, stopping: asyncio.Event) -> bool:
             log.warning(texts_ops.TELEGRAM_RETRY, _first_line(error), wait)
         except OSError as error:  # the webhook or WeChat port cannot be bound
             await channel.stop()
-            what = type(channel).__name__
             raise CliError(
-                texts_ops.PORT_IN_USE.format(what=what, error=error), EXIT_USAGE
+                texts_ops.PORT_IN_USE.format(what=_port_setting(channel), error=error), EXIT_USAGE
             ) from error
         try:
             await asyncio.wait_for(stopping.wait(), wait)
         except TimeoutError:
             wait = min(wait * 2, RETRY_MAX)
     return False
+
+
+def _port_setting(channel: Any) -> str:
+    settings: Settings = channel.settings
+    if type(channel).__name__.startswith("Telegram"):
+        return f"NIANJIAN_TELEGRAM_WEBHOOK_PORT={settings.telegram_webhook_port}"
+    return f"NIANJIAN_WECHAT_PORT={settings.wechat_port}"
 
 
 def _add_chat_and_run(sub: Subparsers) -> None:

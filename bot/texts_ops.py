@@ -50,7 +50,7 @@ DOWNGRADE_DONE = "✓ 数据库已降级到 {revision}"
 
 TELEGRAM_BAD_TOKEN = "✗ Telegram 拒绝了 NIANJIAN_TELEGRAM_TOKEN（{error}）：请检查令牌"
 TELEGRAM_RETRY = "连不上 Telegram（%s）：%.0f 秒后重试"
-PORT_IN_USE = "✗ 无法监听 {what}：{error}"
+PORT_IN_USE = "✗ 无法监听端口 {what}：{error}（端口被占用？另一个 nianjian run 在运行？）"
 
 # --- nianjian doctor --------------------------------------------------------------------------
 # One line per check; docs/operator/doctor.md lists each failure and what to do.

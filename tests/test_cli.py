@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import pytest
 
 from bot import cli
 from storage.migrate import current_revision, head_revision, known_revisions, upgrade
+from tests import fake_wechat
 from tests.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,3 +227,25 @@ def test_a_refused_telegram_token_ends_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == cli.EXIT_USAGE, done.stderr
     assert "Traceback" not in done.stderr
     assert "✗ Telegram 拒绝了 NIANJIAN_TELEGRAM_TOKEN" in done.stderr
+
+
+def test_a_port_in_use_ends_with_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nj.db'}"
+    upgrade(url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _nianjian(
+            tmp_path,
+            "run",
+            DATABASE_URL=url,
+            WECHAT_APP_ID=fake_wechat.APP_ID,
+            WECHAT_APP_SECRET=fake_wechat.APP_SECRET,
+            WECHAT_TOKEN=fake_wechat.TOKEN,
+            WECHAT_HOST="127.0.0.1",
+            WECHAT_PORT=str(port),
+        )
+    assert done.returncode == cli.EXIT_USAGE, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"✗ 无法监听端口 NIANJIAN_WECHAT_PORT={port}" in done.stderr
