@@ -474,6 +474,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(texts_ops.FILE_MISSING.format(path=error.filename), file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # a directory not writable, a disk full, ...
+        path = error.filename or ""
+        print(
+            texts_ops.FILE_ERROR.format(path=path, error=error.strerror or error), file=sys.stderr
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{texts_ops.INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -30,7 +30,7 @@ DB_AHEAD = (
     "或从升级前的备份恢复 (database is newer than this release)"
 )
 FILE_MISSING = "✗ 找不到文件：{path}"
-FILE_UNREADABLE = "✗ 读不了文件 {path}：{error}"
+FILE_ERROR = "✗ 文件操作失败 {path}：{error}"
 INTERRUPTED = "已中断。"
 
 DB_CURRENT = "数据库版本：{current}（程序需要：{head}）"
@@ -165,6 +165,10 @@ RESTORE_DESCRIPTION = (
     "目标数据库或附件目录不为空时拒绝，除非加 --force（覆盖）。恢复前请先停止机器人。"
 )
 BACKUP_DONE = "✓ 备份完成：{snapshot}（数据库 {db_size}，附件 {files} 个，其中新复制 {copied} 个）"
+BACKUP_NO_DATABASE = (
+    "✗ 数据库（NIANJIAN_DATABASE_URL={url}）不存在或还没有建表，没有可备份的内容："
+    "是否在服务的目录、用服务的 .env 运行？"
+)
 BACKUP_TOOL_MISSING = "✗ 找不到 {tool}：安装 postgresql-client（版本不低于服务器）"
 BACKUP_TOOL_FAILED = "✗ {tool} 失败：{error}"
 BACKUP_SOURCE_CORRUPT = "✗ 附件 {path} 的内容与文件名（校验和）不符：未备份，请检查磁盘"
