@@ -81,10 +81,16 @@ def test_the_wheel_works_outside_the_source_tree(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     (wheel,) = dist.glob("nianjian-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=TIMEOUT)
+    # No pip of its own (ensurepip is slow): this environment's pip installs into it.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=TIMEOUT
+    )
     python = venv / "bin" / "python"
     installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        [
+            *(sys.executable, "-m", "pip", "--python", str(python), "install", "-q"),
+            *("--no-deps", "--no-index", str(wheel)),
+        ],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
