@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -466,6 +467,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(error, file=sys.stderr)
         return error.code
+    except CommandError as error:  # alembic: a revision it cannot find or go to
+        print(texts_ops.MIGRATION_REFUSED.format(error=error), file=sys.stderr)
+        return EXIT_USAGE
     except DBAPIError as error:
         url = settings.database_url if settings is not None else ""
         message = texts_ops.DB_UNREACHABLE.format(url=shown_url(url), error=_first_line(error.orig))

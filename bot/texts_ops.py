@@ -38,6 +38,7 @@ DB_NOT_MIGRATED = "（未迁移）"
 DB_UPGRADED = "✓ 数据库已升级到 {head}"
 DB_ALREADY = "✓ 数据库已是最新版本 {head}"
 DOWNGRADE_UNKNOWN = "✗ 没有版本 {revision}：可选 {known}，或 base（删除全部表）"
+MIGRATION_REFUSED = "✗ 迁移无法进行：{error}（nianjian db current 显示当前版本）"
 DOWNGRADE_NOTHING = "数据库已在版本 {revision}，无需降级。"
 DOWNGRADE_WARNING = (
     "将把数据库从 {current} 降级到 {revision}：之后版本新增的表和列连同其中的数据会被删除"

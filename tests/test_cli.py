@@ -147,6 +147,11 @@ def test_downgrade_needs_a_revision_and_a_confirmation(tmp_path: Path) -> None:
     done = _nianjian(tmp_path, "db", "downgrade", target, "--yes", DATABASE_URL=url)
     assert done.returncode == 0 and f"已降级到 {target}" in done.stdout
     assert current_revision(url) == target
+    # "Down" to a newer revision, up to one that does not exist: one line each.
+    done = _nianjian(tmp_path, "db", "downgrade", head_revision(), "--yes", DATABASE_URL=url)
+    _one_line(done, cli.EXIT_USAGE, "迁移无法进行")
+    _one_line(_nianjian(tmp_path, "db", "upgrade", "0099", DATABASE_URL=url), 2, "迁移无法进行")
+    assert current_revision(url) == target
 
 
 def test_ctrl_c_leaves_the_terminal_chat_quietly(tmp_path: Path) -> None:
