@@ -206,6 +206,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.INFO)
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # python-telegram-bot logs a start-up step that failed for want of a network with its
+    # traceback; `_start` retries it and says so in one line.
+    for name in ("telegram.ext", "telegram.ext._utils.networkloop"):
+        logging.getLogger(name).addFilter(_network_without_traceback)
     app = bootstrap(settings)
     try:
         asyncio.run(_serve(app, settings))
@@ -241,6 +245,15 @@ async def _serve(app: App, settings: Settings) -> None:
     finally:
         for channel in reversed(started):
             await channel.stop()
+
+
+def _network_without_traceback(record: logging.LogRecord) -> bool:
+    from telegram.error import NetworkError
+
+    if record.exc_info and isinstance(record.exc_info[1], NetworkError):
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 async def _start(channel: Any, stopping: asyncio.Event) -> bool:
