@@ -24,6 +24,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -208,7 +209,13 @@ def _version() -> str:
 
 def backup(settings: Settings, directory: Path, now: datetime | None = None) -> BackupReport:
     now = now or datetime.now(UTC)
+    url = _url(settings)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and not _sqlite_path(url).is_file():
+        raise BackupError(t.BACKUP_NO_DATABASE.format(url=shown), 3)
     revision = migrate.current_revision(settings.database_url)
+    if revision is None:
+        raise BackupError(t.BACKUP_NO_DATABASE.format(url=shown), 3)
     snapshot = directory / "snapshots" / now.strftime("%Y%m%dT%H%M%S%fZ")
     snapshot.mkdir(parents=True)
     dump = dump_database(settings, snapshot)
@@ -217,7 +224,7 @@ def backup(settings: Settings, directory: Path, now: datetime | None = None) -> 
     store = directory / "files"
     for sha, path in stored_files(settings.attachments_dir):
         target = _content_path(store, sha)
-        if not target.exists():
+        if not target.exists() or target.stat().st_size != path.stat().st_size:
             if _fsynced_copy(path, target) != sha:
                 target.unlink()
                 raise BackupError(t.BACKUP_SOURCE_CORRUPT.format(path=path))
@@ -309,7 +316,7 @@ def _backup(settings: Settings, args: argparse.Namespace) -> int:
     try:
         report = backup(settings, args.dir)
     except BackupError as error:
-        print(error)
+        print(error, file=sys.stderr)
         return error.code
     print(
         t.BACKUP_DONE.format(
@@ -326,7 +333,7 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
     try:
         report = restore(settings, args.dir, snapshot=args.snapshot, force=args.force)
     except BackupError as error:
-        print(error)
+        print(error, file=sys.stderr)
         return error.code
     print(
         t.RESTORE_DONE.format(

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
@@ -203,6 +204,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.INFO)
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # python-telegram-bot logs a start-up step that failed for want of a network with its
+    # traceback; `_start` retries it and says so in one line.
+    for name in ("telegram.ext", "telegram.ext._utils.networkloop"):
+        logging.getLogger(name).addFilter(_network_without_traceback)
     app = bootstrap(settings)
     try:
         asyncio.run(_serve(app, settings))
@@ -239,7 +244,10 @@ async def _serve(app: App, settings: Settings) -> None:
         await web.start()
     except OSError as error:
         raise CliError(
-            texts_ops.PORT_IN_USE.format(what="WEB_PORT", error=error), EXIT_USAGE
+            texts_ops.PORT_IN_USE.format(
+                what=f"NIANJIAN_WEB_PORT={settings.web_port}", error=error
+            ),
+            EXIT_USAGE,
         ) from error
     try:
         for channel in channels:
@@ -251,6 +259,15 @@ async def _serve(app: App, settings: Settings) -> None:
         for channel in reversed(started):
             await channel.stop()
         await web.stop()
+
+
+def _network_without_traceback(record: logging.LogRecord) -> bool:
+    from telegram.error import NetworkError
+
+    if record.exc_info and isinstance(record.exc_info[1], NetworkError):
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 async def _start(channel: Any, stopping: asyncio.Event, web: WebServer | None = None) -> bool:
@@ -272,15 +289,21 @@ async def _start(channel: Any, stopping: asyncio.Event, web: WebServer | None = 
             log.warning(texts_ops.TELEGRAM_RETRY, _first_line(error), wait)
         except OSError as error:  # the webhook or WeChat port cannot be bound
             await channel.stop()
-            what = type(channel).__name__
             raise CliError(
-                texts_ops.PORT_IN_USE.format(what=what, error=error), EXIT_USAGE
+                texts_ops.PORT_IN_USE.format(what=_port_setting(channel), error=error), EXIT_USAGE
             ) from error
         try:
             await asyncio.wait_for(stopping.wait(), wait)
         except TimeoutError:
             wait = min(wait * 2, RETRY_MAX)
     return False
+
+
+def _port_setting(channel: Any) -> str:
+    settings: Settings = channel.settings
+    if type(channel).__name__.startswith("Telegram"):
+        return f"NIANJIAN_TELEGRAM_WEBHOOK_PORT={settings.telegram_webhook_port}"
+    return f"NIANJIAN_WEB_PORT={settings.web_port}"
 
 
 def _add_chat_and_run(sub: Subparsers) -> None:
@@ -532,6 +555,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(error, file=sys.stderr)
         return error.code
+    except CommandError as error:  # alembic: a revision it cannot find or go to
+        print(texts_ops.MIGRATION_REFUSED.format(error=error), file=sys.stderr)
+        return EXIT_USAGE
     except DBAPIError as error:
         url = settings.database_url if settings is not None else ""
         message = texts_ops.DB_UNREACHABLE.format(url=shown_url(url), error=_first_line(error.orig))
@@ -539,6 +565,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_DATABASE
     except FileNotFoundError as error:
         print(texts_ops.FILE_MISSING.format(path=error.filename), file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # a directory not writable, a disk full, ...
+        path = error.filename or ""
+        print(
+            texts_ops.FILE_ERROR.format(path=path, error=error.strerror or error), file=sys.stderr
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{texts_ops.INTERRUPTED}", file=sys.stderr)

@@ -423,6 +423,8 @@ def diagnose(
     settings: Settings, *, clock: Clock | None = None, min_free_mb: int = DEFAULT_MIN_FREE_MB
 ) -> list[Finding]:
     """Runs every check; one that breaks in an unforeseen way is a finding, not a crash."""
+    # libpq waits for a host that drops packets as long as TCP does (minutes).
+    os.environ.setdefault("PGCONNECT_TIMEOUT", str(int(NETWORK_TIMEOUT)))
     ctx = Context(settings, clock or SystemClock(), min_free_mb * 1024 * 1024)
     with _disposed(ctx):
         for what, check in CHECKS:

@@ -30,7 +30,7 @@ DB_AHEAD = (
     "或从升级前的备份恢复 (database is newer than this release)"
 )
 FILE_MISSING = "✗ 找不到文件：{path}"
-FILE_UNREADABLE = "✗ 读不了文件 {path}：{error}"
+FILE_ERROR = "✗ 文件操作失败 {path}：{error}"
 INTERRUPTED = "已中断。"
 
 DB_CURRENT = "数据库版本：{current}（程序需要：{head}）"
@@ -38,6 +38,7 @@ DB_NOT_MIGRATED = "（未迁移）"
 DB_UPGRADED = "✓ 数据库已升级到 {head}"
 DB_ALREADY = "✓ 数据库已是最新版本 {head}"
 DOWNGRADE_UNKNOWN = "✗ 没有版本 {revision}：可选 {known}，或 base（删除全部表）"
+MIGRATION_REFUSED = "✗ 迁移无法进行：{error}（nianjian db current 显示当前版本）"
 DOWNGRADE_NOTHING = "数据库已在版本 {revision}，无需降级。"
 DOWNGRADE_WARNING = (
     "将把数据库从 {current} 降级到 {revision}：之后版本新增的表和列连同其中的数据会被删除"
@@ -50,7 +51,7 @@ DOWNGRADE_DONE = "✓ 数据库已降级到 {revision}"
 
 TELEGRAM_BAD_TOKEN = "✗ Telegram 拒绝了 NIANJIAN_TELEGRAM_TOKEN（{error}）：请检查令牌"
 TELEGRAM_RETRY = "连不上 Telegram（%s）：%.0f 秒后重试"
-PORT_IN_USE = "✗ 无法监听 {what}：{error}"
+PORT_IN_USE = "✗ 无法监听端口 {what}：{error}（端口被占用？另一个 nianjian run 在运行？）"
 
 # --- nianjian doctor --------------------------------------------------------------------------
 # One line per check; docs/operator/doctor.md lists each failure and what to do.
@@ -164,6 +165,10 @@ RESTORE_DESCRIPTION = (
     "目标数据库或附件目录不为空时拒绝，除非加 --force（覆盖）。恢复前请先停止机器人。"
 )
 BACKUP_DONE = "✓ 备份完成：{snapshot}（数据库 {db_size}，附件 {files} 个，其中新复制 {copied} 个）"
+BACKUP_NO_DATABASE = (
+    "✗ 数据库（NIANJIAN_DATABASE_URL={url}）不存在或还没有建表，没有可备份的内容："
+    "是否在服务的目录、用服务的 .env 运行？"
+)
 BACKUP_TOOL_MISSING = "✗ 找不到 {tool}：安装 postgresql-client（版本不低于服务器）"
 BACKUP_TOOL_FAILED = "✗ {tool} 失败：{error}"
 BACKUP_SOURCE_CORRUPT = "✗ 附件 {path} 的内容与文件名（校验和）不符：未备份，请检查磁盘"

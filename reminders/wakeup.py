@@ -51,7 +51,10 @@ class ReminderWakeup:
 
     async def stop(self) -> None:
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            # A run in progress finishes first: shutting down cancels it, and the scheduler
+            # logs the cancellation as a failed job with its traceback.
+            async with self._lock:
+                self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
 
     async def wake(self) -> Report:

@@ -185,15 +185,20 @@ def test_restore_verifies_checksums_and_the_cli(
     (snapshot,) = snapshots(tmp_path / "backup")
     assert (snapshot / MANIFEST).is_file()
     assert cli.main(["restore", str(tmp_path / "backup")]) == 1
-    assert "不是空的" in capsys.readouterr().out
+    assert "不是空的" in capsys.readouterr().err
 
     # A damaged file in the backup is found before anything is overwritten.
     victim = next(p for p in (tmp_path / "backup" / "files").rglob("*") if p.is_file())
     victim.write_bytes(victim.read_bytes() + b"x")
     assert cli.main(["restore", "--force", str(tmp_path / "backup")]) == 1
-    assert "校验不通过" in capsys.readouterr().out
+    assert "校验不通过" in capsys.readouterr().err
     victim.write_bytes(victim.read_bytes()[:-1])
     assert cli.main(["restore", "--force", str(tmp_path / "backup")]) == 0
     assert "校验和全部一致" in capsys.readouterr().out
     assert cli.main(["restore", str(tmp_path / "nothing")]) == 2
-    assert "没有完整的备份快照" in capsys.readouterr().out
+    assert "没有完整的备份快照" in capsys.readouterr().err
+    # Run from the wrong place: nothing there to back up, and no empty database made up.
+    monkeypatch.setenv("NIANJIAN_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert cli.main(["backup", str(tmp_path / "backup")]) == 3
+    assert "不存在或还没有建表" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere.db").exists()

@@ -172,6 +172,10 @@ def test_a_font_that_is_missing_or_has_no_chinese(env: pytest.MonkeyPatch, tmp_p
     latin = Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"
     env.setenv("NIANJIAN_PDF_FONT", str(latin))
     _check(diagnose(Settings(), min_free_mb=1), Level.FAIL, "NIANJIAN_PDF_FONT=", "不含中文字形")
+    (tmp_path / "broken.ttf").write_bytes(b"not a font at all")
+    env.setenv("NIANJIAN_PDF_FONT", str(tmp_path / "broken.ttf"))
+    line = _check(diagnose(Settings(), min_free_mb=1), Level.FAIL, "NIANJIAN_PDF_FONT=", "不能用：")
+    assert "broken.ttf 不能用：" in line and "文件不存在" not in line
 
 
 def test_telegram_token_refused_or_unreachable(env: pytest.MonkeyPatch, tmp_path: Path) -> None:

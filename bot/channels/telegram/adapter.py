@@ -254,8 +254,14 @@ class TelegramChannel:
 
     def loops_alive(self) -> dict[str, bool]:
         """For /health: the updater and every background loop still running."""
+        # Updates come in by long polling (python-telegram-bot's Updater) or by our webhook
+        # server (webhook.py), whichever this process runs.
         updater = self.app.updater
-        alive = {"telegram_updater": updater is not None and updater.running}
+        if self.settings.telegram_webhook_url:
+            receiving = self._webhook is not None and self._webhook.serving
+        else:
+            receiving = updater is not None and updater.running
+        alive = {"telegram_updater": receiving}
         alive.update({name: not task.done() for name, task in self._watched.items()})
         return alive
 

@@ -103,12 +103,15 @@ class WebhookServer:
         self._server = HTTPServer(app, max_body_size=MAX_BODY)
         self._listen, self._port = listen, port
         self.port = port
+        self.serving = False
 
     def start(self) -> None:
         sockets = bind_sockets(self._port, self._listen)
         self.port = sockets[0].getsockname()[1]
         self._server.add_sockets(sockets)
+        self.serving = True
 
     async def stop(self) -> None:
+        self.serving = False
         self._server.stop()
         await self._server.close_all_connections()
