@@ -193,14 +193,13 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     """Telegram when a token is configured, WeChat when its WECHAT_* settings are (both in
     one process when both are), otherwise the terminal chat."""
+    problem = mode_problem(settings)
+    if problem is not None:  # e.g. safe mode (the default) without its key
+        raise CliError(problem, EXIT_USAGE)
     require_schema(settings, upgrade=args.upgrade)
     if settings.telegram_token is None and not settings.wechat_enabled():
         return _chat(settings, args)
 
-    problem = mode_problem(settings)
-    if problem is not None:  # e.g. safe mode (the default) without its key
-        print(problem, file=sys.stderr)
-        return 2
     logging.getLogger().setLevel(logging.INFO)
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
