@@ -84,16 +84,21 @@ def doubtful_amount(view: View, key: Key, value: Decimal, raw: str) -> Doubt | N
 def confirmed_doubts(view: View, section: SectionSpec | None = None) -> list[Doubt]:
     """Every stored amount (of `section`, or of the whole filing) that is doubtful by the
     same measure, in form order."""
-    amounts = _amounts(view)
-    large = [item for item in amounts if item[1] >= OTHERS_FLOOR]
+    found = view.memo(("doubts",), lambda: _all_doubts(view))
+    if section is None:
+        return found
+    return [d for d in found if view.spec.section_of(d.key.field) is section]
+
+
+def _all_doubts(view: View) -> list[Doubt]:
+    by_field: dict[str, list[_Other]] = {}
+    for key, size in _amounts(view):
+        by_field.setdefault(key.field, []).append((key, size))
+    large = [item for items in by_field.values() for item in items if item[1] >= OTHERS_FLOOR]
     largest = sorted(large, key=lambda item: -item[1])[:2]
     found = []
     for spec in view.spec.all_fields():
-        if spec.kind is not Kind.AMOUNT:
-            continue
-        if section is not None and view.spec.section_of(spec.id) is not section:
-            continue
-        for key in sorted(k for k, _ in amounts if k.field == spec.id):
+        for key, _size in sorted(by_field.get(spec.id, ())):
             value = view.filing.get(key)
             if not isinstance(value, Decimal):
                 continue
