@@ -18,7 +18,7 @@ from dialogs import texts_input
 from dialogs.cycle import Grade
 from dialogs.model import Key
 from dialogs.parsing import normalize
-from dialogs.spec import Kind
+from dialogs.spec import Kind, SectionSpec
 from dialogs.view import View
 
 # More than this multiple of the largest other amount of the filing is doubtful.
@@ -81,18 +81,31 @@ def doubtful_amount(view: View, key: Key, value: Decimal, raw: str) -> Doubt | N
     return _judge(view, key, value, typed_whole=_whole(raw))
 
 
-def confirmed_doubts(view: View) -> list[Doubt]:
-    """Every stored amount that is doubtful by the same measure, in form order."""
+def confirmed_doubts(view: View, section: SectionSpec | None = None) -> list[Doubt]:
+    """Every stored amount (of `section`, or of the whole filing) that is doubtful by the
+    same measure, in form order."""
+    found = view.memo(("doubts",), lambda: _all_doubts(view))
+    if section is None:
+        return found
+    return [d for d in found if view.spec.section_of(d.key.field) is section]
+
+
+def _all_doubts(view: View) -> list[Doubt]:
+    by_field: dict[str, list[_Other]] = {}
+    for key, size in _amounts(view):
+        by_field.setdefault(key.field, []).append((key, size))
+    large = [item for items in by_field.values() for item in items if item[1] >= OTHERS_FLOOR]
+    largest = sorted(large, key=lambda item: -item[1])[:2]
     found = []
     for spec in view.spec.all_fields():
-        if spec.kind is not Kind.AMOUNT:
-            continue
-        for key in _stored_keys(view, spec.id):
+        for key, _size in sorted(by_field.get(spec.id, ())):
             value = view.filing.get(key)
-            if isinstance(value, Decimal):
-                doubt = _judge(view, key, value, typed_whole=value % 1 == 0)
-                if doubt is not None:
-                    found.append(doubt)
+            if not isinstance(value, Decimal):
+                continue
+            other = next(((k, v) for k, v in largest if k != key), None)
+            doubt = _judge(view, key, value, typed_whole=value % 1 == 0, other=other)
+            if doubt is not None:
+                found.append(doubt)
     return found
 
 
@@ -107,21 +120,27 @@ def doubtful_lines(view: View) -> list[str]:
     ]
 
 
-def _judge(view: View, key: Key, value: Decimal, *, typed_whole: bool) -> Doubt | None:
+_Other = tuple[Key, Decimal]
+
+
+def _judge(
+    view: View, key: Key, value: Decimal, *, typed_whole: bool, other: _Other | None = None
+) -> Doubt | None:
     size = abs(value)
     if size == 0:
         return None
     as_yuan = (value / _WAN).quantize(_CENT, rounding=ROUND_HALF_UP)
-    reason = _reason(view, key, size, typed_whole=typed_whole)
+    if other is None:
+        other = _largest_other(view, key)
+    reason = _reason(view, size, other, typed_whole=typed_whole)
     return None if reason is None else Doubt(key, reason, value, as_yuan)
 
 
-def _reason(view: View, key: Key, size: Decimal, *, typed_whole: bool) -> str | None:
-    other = _largest_other(view, key)
+def _reason(view: View, size: Decimal, other: _Other | None, *, typed_whole: bool) -> str | None:
     if other is not None and size > OTHERS_MULTIPLE * other[1]:
-        label, other_value = other
+        other_key, other_value = other
         return texts_input.DOUBT_WHY_OTHERS.format(
-            other=label,
+            other=view.label(other_key),
             other_value=f"{_figure(other_value)} 万元",
             ratio=f"{size / other_value:,.0f}",
         )
@@ -135,25 +154,22 @@ def _reason(view: View, key: Key, size: Decimal, *, typed_whole: bool) -> str | 
     return None
 
 
-def _largest_other(view: View, key: Key) -> tuple[str, Decimal] | None:
-    """The label and value of the filing's largest amount other than `key`, when it is large
-    enough to say something about the enterprise's scale."""
-    best: tuple[str, Decimal] | None = None
-    for other_key, answer in view.filing.answers.items():
-        if other_key == key or not isinstance(answer.value, Decimal):
-            continue
-        if view.spec.owner_of(other_key.field) is None:
-            continue  # the workflow's own answers
-        if view.spec.field(other_key.field).kind is not Kind.AMOUNT:
-            continue
-        size = abs(answer.value)
-        if size >= OTHERS_FLOOR and (best is None or size > best[1]):
-            best = (view.label(other_key), size)
-    return best
+def _amounts(view: View) -> list[_Other]:
+    """Every stored amount of the form, as (key, size)."""
+    found = []
+    for key, answer in view.filing.answers.items():
+        if not isinstance(answer.value, Decimal) or view.spec.owner_of(key.field) is None:
+            continue  # not an amount, or the workflow's own answers
+        if view.spec.field(key.field).kind is Kind.AMOUNT:
+            found.append((key, abs(answer.value)))
+    return found
 
 
-def _stored_keys(view: View, field_id: str) -> list[Key]:
-    return sorted(k for k in view.filing.answers if k.field == field_id)
+def _largest_other(view: View, key: Key) -> _Other | None:
+    """The filing's largest amount other than `key`, when it is large enough to say
+    something about the enterprise's scale."""
+    others = [(k, size) for k, size in _amounts(view) if k != key and size >= OTHERS_FLOOR]
+    return max(others, key=lambda item: item[1], default=None)
 
 
 def _whole(raw: str) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dialogs import texts
+from dialogs import texts, texts_input
 from dialogs.indicators import evaluate_all
+from dialogs.magnitude import confirmed_doubts
 from dialogs.model import Key
 from dialogs.spec import GroupSpec, SectionSpec
 from dialogs.view import Status, View
@@ -35,11 +36,21 @@ def summary_text(view: View, section: SectionSpec) -> str:
             lines.append(texts.SUMMARY_TOTALS)
             lines.extend(f"  {label}：{value}" for label, value in computed)
     state = view.section_state(section)
+    doubts = confirmed_doubts(view, section)
     if state.problems:
         lines.append(texts.SUMMARY_CHECKS)
         lines.extend(f"  ⚠ {p.message}" for p in state.problems)
-    elif not state.missing:
+    elif not state.missing and not doubts:
         lines.append(texts.SUMMARY_CHECKS_OK)
+    if doubts:
+        # Never "no problems found" under a revenue of 385 亿元 for a small enterprise.
+        lines.append(texts_input.DOUBT_SUMMARY_HEAD)
+        lines.extend(
+            texts_input.DOUBT_SUMMARY_LINE.format(
+                label=view.label(d.key), value=d.wan_label, why=d.reason
+            )
+            for d in doubts
+        )
     if state.missing:
         lines.append(texts.SUMMARY_MISSING.format(items=_shorten(state.missing)))
     lines.append(texts.SUMMARY_HINT)

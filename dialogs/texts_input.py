@@ -20,6 +20,8 @@ DOUBT_WHY_OTHERS = "是本单位{other}（{other_value}）的 {ratio} 倍"
 DOUBT_WHY_GRADE = "远超{grade}级企业的常见范围（通常不超过 {limit}）"
 DOUBT_AS_WAN = "{amount} 万元（{big}）"
 DOUBT_AS_YUAN = "{amount} 元 = {wan} 万元"
+DOUBT_SUMMARY_HEAD = "请核对以下金额的单位（万元）："
+DOUBT_SUMMARY_LINE = "  ⚠ {label}：{value}，{why}"
 DOUBT_CONFIRMED_HEAD = "已确认的较大金额（请再核对一次）："
 DOUBT_CONFIRMED_LINE = "  {label}：{value}"
 

@@ -23,6 +23,8 @@ from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, Problem, SectionS
 SKIPPED = ""
 
 T = TypeVar("T")
+# missing keys, answered, required, and `progress`'s answered and counted
+_Counts = tuple[list["Key"], int, int, int, int]
 _Structure = tuple[tuple[Key, ...], tuple[tuple[FieldSpec, tuple[Key, ...]], ...]]
 _STRUCTURE_CACHE_SIZE = 4096
 _ZERO = Decimal(0)
@@ -330,36 +332,46 @@ class View:
         before = signatures.get(section.id)
         return value if before is not None and before == self._signature(section) else None
 
-    def _missing_keys(self, section: SectionSpec) -> tuple[list[Key], int, int]:
-        """Required keys without a real value, and the counts of answered and required keys.
-        (Shared with later views of the filing: never modify the list.)"""
+    def _missing_keys(self, section: SectionSpec) -> _Counts:
+        """Required keys without a real value, the counts of answered and required keys, and
+        the answered and counted keys of `progress`, in one pass. (Shared with later views of
+        the filing: never modify the list.)"""
 
-        def compute() -> tuple[list[Key], int, int]:
+        def compute() -> _Counts:
             inherited = self._inherited(("missing", section.id), section)
             if inherited is not None:
-                return cast(tuple[list[Key], int, int], inherited)
+                return cast(_Counts, inherited)
             missing: list[Key] = []
-            answered = required = 0
+            answered = required = done = counted = 0
             get = self.filing.answers.get
             # The hottest loop of the engine (progress is shown with every question):
             # requiredness is decided once per field unless it depends on the key.
             for spec, keys in self._field_keys(section):
                 fixed = spec.required if spec.required_when is None else None
+                # Questions that exist because of a record count in `progress` once
+                # answered, whether required now or not (see there).
+                per_record = bool(spec.for_records) or self.spec.group_of(spec.id) is not None
                 for key in keys:
                     answer = get(key)
                     if answer is not None:
                         answered += 1
+                        if per_record and answer.value != SKIPPED:
+                            done, counted = done + 1, counted + 1
                     if not (fixed if fixed is not None else self.required(spec, key)):
                         continue
                     required += 1
                     if answer is None or answer.value == SKIPPED:
                         missing.append(key)
+                        if not per_record or answer is not None:
+                            counted += 1  # emptied although required: missing
+                    elif not per_record:
+                        done, counted = done + 1, counted + 1
             for group in section.groups():
                 if self.applies(group):
-                    required += max(group.min_records - len(self.records(group.id)), 0) * len(
-                        group.fields
-                    )
-            return missing, answered, required
+                    short = max(group.min_records - len(self.records(group.id)), 0)
+                    required += short * len(group.fields)
+                    counted += short * len(group.fields)
+            return missing, answered, required, done, counted
 
         return self.memo(("missing", section.id), compute)
 
@@ -373,7 +385,7 @@ class View:
         return self.memo(("state", section.id), lambda: self._section_state(section))
 
     def _section_state(self, section: SectionSpec) -> SectionState:
-        keys, answered, required = self._missing_keys(section)
+        keys, answered, required, _done, _counted = self._missing_keys(section)
         missing = [self.label(key) for key in keys]
         for group in section.groups():
             if self.applies(group) and len(self.records(group.id)) < group.min_records:
@@ -418,36 +430,8 @@ class View:
 
     def _progress(self, section: SectionSpec) -> tuple[int, int]:
         """(answered, counted) questions of the section for `progress`."""
-
-        def compute() -> tuple[int, int]:
-            inherited = self._inherited(("progress", section.id), section)
-            if inherited is not None:
-                return cast(tuple[int, int], inherited)
-            done = total = 0
-            get = self.filing.answers.get
-            for spec, keys in self._field_keys(section):
-                per_record = bool(spec.for_records) or self.spec.group_of(spec.id) is not None
-                fixed = spec.required if spec.required_when is None else None
-                for key in keys:
-                    answer = get(key)
-                    filled = answer is not None and answer.value != SKIPPED
-                    if per_record:
-                        # Counted once answered, whether required now or not.
-                        if filled:
-                            done, total = done + 1, total + 1
-                        elif answer is not None and self.required(spec, key):
-                            total += 1  # emptied although required: missing
-                        continue
-                    if fixed if fixed is not None else self.required(spec, key):
-                        total += 1
-                        done += filled
-            for group in section.groups():
-                if self.applies(group):
-                    short = max(group.min_records - len(self.records(group.id)), 0)
-                    total += short * len(group.fields)
-            return (1, 1) if total == 0 else (done, total)
-
-        return self.memo(("progress", section.id), compute)
+        _missing, _answered, _required, done, counted = self._missing_keys(section)
+        return (1, 1) if counted == 0 else (done, counted)
 
     def iter_states(self) -> Iterator[SectionState]:
         return (self.section_state(s) for s in self.spec.sections)

@@ -35,6 +35,7 @@ from dialogs.parsing import clean_text, normalize, parse_text
 from dialogs.replies import TextIn, reply_text
 from dialogs.state import ConvState
 from dialogs.submission import submit_check
+from dialogs.summary import summary_text
 from dialogs.view import View
 from storage.db import Database
 from storage.files import EXTENSIONS, JPEG, OFD, PDF, PNG, AttachmentStore, display_name
@@ -369,3 +370,17 @@ def test_a_name_stored_before_cleaning_is_shown_clean() -> None:
     old = FileRef("0" * 64, "营业执照\u202efdp.exe", 2048, PDF)
     filing = apply_changes(Filing(1, 2025), [SetAnswer(Key("attach.licence"), old)])
     assert View(FORM, filing).display(Key("attach.licence")) == "营业执照fdp.exe（2 KB）"
+
+
+def test_the_section_summary_never_says_no_problem_under_a_doubtful_amount() -> None:
+    form, filing = completed_filing()
+    section = form.section("business")
+    assert texts.SUMMARY_CHECKS_OK in summary_text(View(form, filing), section)
+    doubtful = apply_changes(
+        filing, [SetAnswer(Key("business.revenue", "", 2025), Decimal(3856200))]
+    )
+    text = summary_text(View(form, doubtful), section)
+    assert texts.SUMMARY_CHECKS_OK not in text
+    assert "2025年营业收入：3,856,200 万元（385.62 亿元）" in text
+    # other sections are not concerned
+    assert texts.SUMMARY_CHECKS_OK in summary_text(View(form, doubtful), form.section("personnel"))
