@@ -25,6 +25,7 @@ from dialogs.form import build_form
 from dialogs.workdays import CalendarNotCovered
 from reminders.schedule import ScheduleError
 from storage import migrate
+from storage.processes import AlreadyRunning, Presence
 
 
 def _admin(settings: Settings, action: Callable[[App], tuple[list[str], bool]]) -> int:
@@ -59,26 +60,38 @@ def _run(settings: Settings, user: str) -> int:
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = bootstrap(settings)
+    presence = Presence(app.db)
     try:
-        asyncio.run(_serve(app, settings))
+        presence.join()
+        asyncio.run(_serve(app, settings, presence))
+    except AlreadyRunning as refused:
+        print(f"✗ {refused}", file=sys.stderr)
+        return 1
     finally:
+        presence.leave()
         app.db.dispose()
     return 0
 
 
-async def _serve(app: App, settings: Settings) -> None:
+async def _serve(app: App, settings: Settings, presence: Presence) -> None:
     """The configured channels on one event loop until SIGINT or SIGTERM; the first of them
     hosts the reminder runner (the others deliver what it queues from their outbox)."""
     channels: list[Any] = []
     if settings.telegram_token is not None:
         from bot.channels.telegram.adapter import TelegramChannel
 
-        channels.append(TelegramChannel(app.service, settings, reminders=app.reminder_runner()))
+        channels.append(
+            TelegramChannel(
+                app.service, settings, reminders=app.reminder_runner(), presence=presence
+            )
+        )
     if settings.wechat_enabled():
         from bot.channels.wechat.channel import WeChatChannel
 
         reminders = None if channels else app.reminder_runner()
-        channels.append(WeChatChannel(app.service, settings, reminders=reminders))
+        channels.append(
+            WeChatChannel(app.service, settings, reminders=reminders, presence=presence)
+        )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

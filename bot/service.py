@@ -13,7 +13,9 @@ import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -29,6 +31,7 @@ from bot.workflow import (
     reviewers_of,
 )
 from dialogs import texts, texts_reminders
+from dialogs import texts_delivery as td
 from dialogs import texts_review as tr
 from dialogs.commands import Command, command_of
 from dialogs.effects import (
@@ -61,7 +64,7 @@ from dialogs.replies import (
 )
 from dialogs.review import ReviewState, review_step
 from dialogs.spec import FormSpec
-from dialogs.state import ConvState
+from dialogs.state import ConvState, Mode
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI
 from reminders.views import ReminderViews, renewal_argument
@@ -80,7 +83,8 @@ from storage.db import Database
 from storage.files import AttachmentRejected, AttachmentStore, is_xlsx
 from storage.filing_cache import FilingCache
 from storage.last_year import Decoded, last_filed
-from storage.messaging import ChannelChats, EventLog, Outbox, OutboxItem
+from storage.messaging import OWN, ChannelChats, EventLog, Outbox, OutboxItem
+from storage.models import AnswerRow
 from storage.repository import (
     AttachmentRepository,
     ConversationRepository,
@@ -214,7 +218,10 @@ class ChatService:
                         chats.seen(channel, chat_id, now)
                     return Turn(None, None, stale=True)
                 event = TextIn(pressed)
-            turn = self._route(session, channel, chat_id, event, now)
+            confirm: Turn | None = None
+            if queue and isinstance(event, TextIn):
+                event, confirm = self._repeat_check(session, chats, channel, chat_id, event)
+            turn = confirm or self._route(session, channel, chat_id, event, now)
             if queue:
                 # The user wrote: recorded with the new prompt (ChannelChats.seen).
                 ids = self._queue(session, chats, channel, chat_id, turn.replies, seen=True)
@@ -227,6 +234,60 @@ class ChatService:
         if touched or queued:
             turn = replace(turn, notified=touched, queued=queued)
         return turn
+
+    def _repeat_check(
+        self, session: Session, chats: ChannelChats, channel: str, chat_id: str, event: TextIn
+    ) -> tuple[TextIn, Turn | None]:
+        """Right after a restart that coalesced what the chat was owed (it never saw the
+        acknowledgement of its last answer, nor the next question), a person re-sends the
+        answer they gave: stored as is it would land in the next question's field. Such a
+        repeat is confirmed first; 是 stores it, 否 asks the question again."""
+        text = event.text.strip()
+        resumed, last, waiting = chats.memory(channel, chat_id)
+        if waiting is not None:
+            chats.remember(channel, chat_id, last)
+            if text in td.YES_WORDS:
+                return TextIn(waiting), None
+            if text in td.NO_WORDS:
+                return TextIn(td.AGAIN), None
+            return event, None
+        if resumed and last is not None and text == last.strip() and command_of(text) is None:
+            chats.remember(channel, chat_id, last, confirm=text)
+            ask = Choice(
+                self._confirm_text(session, channel, chat_id, text),
+                (Button(td.BTN_YES, td.BTN_YES), Button(td.BTN_NO, td.BTN_NO)),
+            )
+            return event, Turn(None, None, extra=(ask,))
+        chats.remember(channel, chat_id, text if command_of(text) is None else last)
+        return event, None
+
+    def _confirm_text(self, session: Session, channel: str, chat_id: str, text: str) -> str:
+        stored = ConversationRepository(session).get(channel, chat_id)
+        state = ConvState.from_dict(stored.state) if stored is not None else None
+        if state is None or state.mode is not Mode.ASK or state.field is None:
+            return td.CONFIRM_REPEAT_PLAIN.format(text=text)
+        current = self.form.field(state.field).label
+        previous = self._previous_label(session, stored, state)
+        if previous is None:
+            return td.CONFIRM_REPEAT_PLAIN.format(text=text)
+        return td.CONFIRM_REPEAT.format(text=text, previous=previous, current=current)
+
+    def _previous_label(self, session: Session, stored: Any, state: ConvState) -> str | None:
+        """The label of the answer this chat stored last."""
+        if stored is None or stored.filing_id is None:
+            return None
+        field = session.scalar(
+            select(AnswerRow.field)
+            .where(AnswerRow.filing_id == stored.filing_id, AnswerRow.source == "user")
+            .order_by(AnswerRow.revision.desc(), AnswerRow.updated_at.desc())
+            .limit(1)
+        )
+        if field is None or field == state.field:
+            return None
+        try:
+            return self.form.field(field).label
+        except KeyError:
+            return None
 
     def _route(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
@@ -609,6 +670,8 @@ class ChatService:
         live = False
         for reply in replies:
             payload = to_payload(reply)
+            if seen:
+                payload[OWN] = 1  # answers the chat's own message (Outbox.coalesce)
             if isinstance(reply, Choice | FileRequest) and reply.options:
                 options = [[b.label, b.value] for b in reply.options]
                 payload["seq"] = chats.new_prompt(channel, chat_id, options, now, seen=seen)

@@ -41,6 +41,7 @@ from dialogs.replies import Event, FileIn, Start, TextIn
 from reminders.runner import Report, Runner
 from reminders.wakeup import ReminderWakeup
 from storage.messaging import OutboxItem
+from storage.processes import Presence
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ UNREADABLE = "文件没能下载下来，请重新发送一次。"
 PHOTO_NAME = "照片.jpg"
 # How long stop() waits for deliveries in progress.
 _STOP_GRACE = 5.0
+POLLER_TAKEN = (
+    "another `nianjian run` is already long-polling Telegram with this database: Telegram "
+    "serves updates to one poller only. Run further processes as webhook workers "
+    "(TELEGRAM_WEBHOOK_URL, docs/operator/scaling.md) or stop the other poller."
+)
 FAILED = "抱歉，刚才的消息没有处理成功（已填内容不受影响），请再发送一次。"
 
 COMMANDS = (
@@ -114,6 +120,7 @@ class TelegramChannel:
         album_wait: float = 1.0,
         sweep_interval: float = 5.0,
         reminders: Runner | None = None,
+        presence: Presence | None = None,
     ) -> None:
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
@@ -124,8 +131,16 @@ class TelegramChannel:
         # Wakes the reminder runner (periodically and at exact due times); None: no reminders.
         self.reminders = ReminderWakeup(reminders, self._reminders_queued) if reminders else None
         self.locks = ChatLocks()
+        # The processes on this database (storage/processes.py); None: this one alone.
+        self.presence = presence
+        owner = presence.name if presence is not None else None
+        alive = presence.alive if presence is not None else None
         self.inbox = DurableQueue(
-            service.db, service.clock, polling=not settings.telegram_webhook_url
+            service.db,
+            service.clock,
+            polling=not settings.telegram_webhook_url,
+            owner=owner,
+            alive=alive,
         )
         self._inline = service.db.dialect == "sqlite"
         self._albums: dict[tuple[str, str], _Album] = {}
@@ -139,6 +154,8 @@ class TelegramChannel:
             rate=settings.telegram_rate,
             per_chat_burst=settings.telegram_chat_burst,
             in_flight=settings.telegram_max_in_flight,
+            owner=owner or "",
+            alive=alive,
         )
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -174,9 +191,15 @@ class TelegramChannel:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.presence is not None and not self.settings.telegram_webhook_url:
+            # Telegram serves getUpdates to one poller: two would take each other's updates
+            # (and get 409 Conflict). Webhook workers may be any number.
+            self.presence.take_role("telegram:poller", POLLER_TAKEN)
         await self.app.initialize()
         await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
         await self.app.start()
+        # What chats were owed when the previous process died: their current questions.
+        await self.sender.recover()
         # Updates a previous process took from Telegram but did not finish: first.
         await self.inbox.replay(self.app.bot)
         self._spawn(self.inbox.run_forgetter(), loop=True)
@@ -200,6 +223,9 @@ class TelegramChannel:
             )
         # Replies committed before a restart (or during an outage) go out now.
         self._spawn(self.sender.run_sweeper(self.sweep_interval), loop=True)
+        if self.presence is not None and self.presence.shared:
+            # Updates another process stored and died with: adopted and handled here.
+            self._spawn(self._adopt(), loop=True)
         if self.reminders is not None:
             # Its first run is now: what fell due while the bot was down goes out once.
             self.reminders.start()
@@ -240,6 +266,14 @@ class TelegramChannel:
         token = self.settings.telegram_token
         assert token is not None
         return hashlib.sha256(b"webhook:" + token.get_secret_value().encode()).hexdigest()[:48]
+
+    async def _adopt(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.inbox.replay(self.app.bot)
+            except Exception:  # must outlive any single failure, like the sweeper
+                log.exception("telegram: adopting updates failed")
 
     async def _reminders_queued(self, report: Report) -> None:
         """Reminders just went into the outbox: deliver them now rather than at the next
@@ -292,7 +326,8 @@ class TelegramChannel:
         if turn.stale:
             await self._stale(query, message, chat_id)
             return
-        await self.sender.call(chat_id, query.answer)
+        # Cosmetic: a press Telegram delivers again after a restart is too old to answer.
+        await self._quietly(chat_id, query.answer)
         label = label_of(message.reply_markup if message else None, query.data)
         if message is not None and message.text and label:
             text = f"{message.text}\n\n{PRESSED.format(label=label)}"
@@ -307,7 +342,7 @@ class TelegramChannel:
             await self._stale(query, message, chat_id)
             return
         markup = keyboard(live[1], seq, int(token[1:]))
-        await self.sender.call(chat_id, query.answer)
+        await self._quietly(chat_id, query.answer)
         await self._quietly(chat_id, lambda: message.edit_reply_markup(reply_markup=markup))
 
     async def _stale(self, query: Any, message: Message | None, chat_id: str) -> None:
@@ -331,6 +366,9 @@ class TelegramChannel:
         album = self._albums.setdefault(key, _Album())
         album.messages.append(message)
         album.update_ids.append(update_id)
+        # Durable from its first photo: the photos stay in the inbox until the album is
+        # stored, so a crash meanwhile stores it after the restart.
+        self.inbox.hold(update_id)
         if album.flush is not None:
             album.flush.cancel()
         loop = asyncio.get_running_loop()
@@ -343,7 +381,14 @@ class TelegramChannel:
         chat_id, group = key
         async with self.locks.hold(chat_id):
             messages = sorted(album.messages, key=lambda m: m.message_id)
-            await self._files(chat_id, messages, f"album:{group}")
+            try:
+                await self._files(chat_id, messages, f"album:{group}")
+            except Exception:
+                # Left in the inbox: the next start stores the album.
+                log.exception("telegram album %s of %s failed", group, chat_id)
+                await self._quietly(chat_id, lambda: self.app.bot.send_message(chat_id, FAILED))
+                return
+        self.inbox.release(album.update_ids)
 
     async def _files(self, chat_id: str, messages: Sequence[Message], event_id: str) -> None:
         incoming: list[Incoming] = []

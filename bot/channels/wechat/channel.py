@@ -37,12 +37,14 @@ from bot.channels.wechat.api import ApiError, WeChatApi
 from bot.channels.wechat.delivery import CHANNEL, TemplateConfig, WeChatSender
 from bot.channels.wechat.links import LinkSigner, derive_secret
 from bot.channels.wechat.render import Lifetimes, Renderer, menu_press
+from bot.channels.wechat.token_store import DatabaseStorage
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
 from dialogs.replies import Event, FileIn, Start, Text, TextIn, to_payload
 from reminders.runner import Report, Runner
 from reminders.wakeup import ReminderWakeup
 from storage.messaging import Outbox
+from storage.processes import Presence
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class WeChatChannel:
         api: WeChatApi | None = None,
         sweep_interval: float = 5.0,
         reminders: Runner | None = None,
+        presence: Presence | None = None,
     ) -> None:
         app_id, secret, token = (
             settings.wechat_app_id,
@@ -85,6 +88,7 @@ class WeChatChannel:
             raise ValueError("WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN must be set")
         self.service = service
         self.settings = settings
+        self.presence = presence  # the processes on the database (storage/processes.py)
         self.app_id = app_id
         self.token = token.get_secret_value()
         aes_key = settings.wechat_encoding_aes_key
@@ -94,7 +98,12 @@ class WeChatChannel:
         self.budget = settings.wechat_reply_budget
         self.sweep_interval = sweep_interval
         self.path = "/" + settings.wechat_path.strip("/")
-        self.api = api or WeChatApi(app_id, secret.get_secret_value(), settings.wechat_api_base_url)
+        self.api = api or WeChatApi(
+            app_id,
+            secret.get_secret_value(),
+            settings.wechat_api_base_url,
+            storage=DatabaseStorage(service.db, service.clock),
+        )
         link_secret = settings.wechat_link_secret
         self.links = LinkSigner(
             link_secret.get_secret_value().encode()
