@@ -122,7 +122,15 @@ class WeChatChannel:
             settings.wechat_template_fields,
             settings.wechat_template_text_chars,
         )
-        self.sender = WeChatSender(self.api, service.db, service.clock, self.renderer, template)
+        self.sender = WeChatSender(
+            self.api,
+            service.db,
+            service.clock,
+            self.renderer,
+            template,
+            owner=presence.name if presence is not None else "",
+            alive=presence.alive if presence is not None else None,
+        )
         # Wakes the reminder runner when this process hosts it (not when Telegram does).
         self.reminders = ReminderWakeup(reminders, self._reminders_queued) if reminders else None
         self.locks = ChatLocks()
@@ -147,6 +155,7 @@ class WeChatChannel:
         self._server = HTTPServer(self.web_app(), max_body_size=limit)
         self._server.add_sockets(sockets)
         # Replies committed before a restart (or during an outage), reminders: out they go.
+        await self.sender.recover()  # what chats were owed when the last process died
         self.spawn(self.sender.run_sweeper(self.sweep_interval))
         if self.reminders is not None:
             self.reminders.start()  # its first run is now: what fell due while down goes out
