@@ -182,26 +182,29 @@ class ChatService:
         *,
         event_id: str | None = None,
         queue: bool = False,
+        sent_at: datetime | None = None,
     ) -> Turn:
         """Steps the right dialog for this chat. With `event_id`, an event seen before is
         skipped; with `queue`, the replies go to the outbox in the same transaction
-        (messaging channels deliver them from there) instead of only being returned."""
+        (messaging channels deliver them from there) instead of only being returned.
+        `sent_at`: when the person sent it, as the platform says (see `_repeat_check`)."""
         for attempt in range(_ATTEMPTS):
             try:
-                return self._handle_once(channel, chat_id, event, event_id, queue)
+                return self._handle_once(channel, chat_id, event, event_id, queue, sent_at)
             except StaleAnswer as conflict:
                 # Another contact changed this answer since we loaded it; the next attempt
                 # loads the new value, so the engine decides on what is really stored.
                 log.info("stale answer %s on attempt %d", conflict.key, attempt + 1)
-        return self._handle_once(channel, chat_id, event, event_id, queue)
+        return self._handle_once(channel, chat_id, event, event_id, queue, sent_at)
 
-    def _handle_once(
+    def _handle_once(  # noqa: PLR0917
         self,
         channel: str,
         chat_id: str,
         event: Event | Press,
         event_id: str | None,
         queue: bool,
+        sent_at: datetime | None = None,
     ) -> Turn:
         now = self.clock.now()
         self._local.touched = []
@@ -220,7 +223,9 @@ class ChatService:
                 event = TextIn(pressed)
             confirm: Turn | None = None
             if queue and isinstance(event, TextIn):
-                event, confirm = self._repeat_check(session, chats, channel, chat_id, event)
+                event, confirm = self._repeat_check(
+                    session, chats, channel, chat_id, event, sent_at
+                )
             turn = confirm or self._route(session, channel, chat_id, event, now)
             if queue:
                 # The user wrote: recorded with the new prompt (ChannelChats.seen).
@@ -235,23 +240,38 @@ class ChatService:
             turn = replace(turn, notified=touched, queued=queued)
         return turn
 
-    def _repeat_check(
-        self, session: Session, chats: ChannelChats, channel: str, chat_id: str, event: TextIn
+    def _repeat_check(  # noqa: PLR0917
+        self,
+        session: Session,
+        chats: ChannelChats,
+        channel: str,
+        chat_id: str,
+        event: TextIn,
+        sent_at: datetime | None,
     ) -> tuple[TextIn, Turn | None]:
-        """Right after a restart that coalesced what the chat was owed (it never saw the
-        acknowledgement of its last answer, nor the next question), a person re-sends the
-        answer they gave: stored as is it would land in the next question's field. Such a
-        repeat is confirmed first; 是 stores it, 否 asks the question again."""
+        """A person who saw no answer sends theirs again; taken as it is, it would land in
+        the next question's field. So a text equal to the chat's previous one is confirmed
+        before it is stored (是 stores it, 否 asks the question again) when the person
+        cannot have seen the next question: it was sent before the reply to the previous
+        one was delivered (`sent_at`), or right after a restart that coalesced what the
+        chat was owed (the resumed mark)."""
         text = event.text.strip()
         resumed, last, waiting = chats.memory(channel, chat_id)
         if waiting is not None:
-            chats.remember(channel, chat_id, last)
             if text in td.YES_WORDS:
+                chats.remember(channel, chat_id, waiting)
                 return TextIn(waiting), None
             if text in td.NO_WORDS:
+                chats.remember(channel, chat_id, last)
                 return TextIn(td.AGAIN), None
-            return event, None
-        if resumed and last is not None and text == last.strip() and command_of(text) is None:
+            if text != waiting:
+                chats.remember(channel, chat_id, text)
+                return event, None  # a new answer instead: taken as one
+            resumed = True  # sent once more still: asked once more
+        repeat = last is not None and text == last.strip() and command_of(text) is None
+        if repeat and not resumed and sent_at is not None:
+            resumed = Outbox(session).undelivered_at(channel, chat_id, sent_at)
+        if repeat and resumed:
             chats.remember(channel, chat_id, last, confirm=text)
             ask = Choice(
                 self._confirm_text(session, channel, chat_id, text),
@@ -688,6 +708,12 @@ class ChatService:
                 for i, payload in zip(ids, payloads, strict=True)
             )
         return ids
+
+    def resumed(self, channel: str, chat_id: str) -> None:
+        """The chat's last message was sent before a restart (handled after it): the person
+        may send it again, having seen no answer; that repeat is confirmed first."""
+        with self.db.session() as session:
+            ChannelChats(session).resumed(channel, chat_id, self.clock.now())
 
     def live_prompt(self, channel: str, chat_id: str) -> tuple[int, list[list[str]]] | None:
         with self.db.session() as session:

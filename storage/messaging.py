@@ -340,6 +340,22 @@ class Outbox:
             or 0
         )
 
+    def undelivered_at(self, channel: str, chat_id: str, moment: datetime) -> bool:
+        """Whether the chat's latest message had surely not reached it at `moment` (a
+        platform's time in whole seconds: delivered within that second is not sure)."""
+        row = self._session.execute(
+            select(OutboxRow.status, OutboxRow.sent_at)
+            .where(OutboxRow.channel == channel, OutboxRow.chat_id == chat_id)
+            .order_by(OutboxRow.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return False
+        status, sent_at = row
+        if status in (PENDING, SUPERSEDED):
+            return True
+        return sent_at is not None and sent_at >= moment + timedelta(seconds=1)
+
     def begin(self, item_id: int) -> None:
         """Its delivery begins (recorded before the send: see `OutboxRow.started`)."""
         _BEGIN.count(self._session, id=item_id)

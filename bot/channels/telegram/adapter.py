@@ -9,8 +9,11 @@ import contextlib
 import gc
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from telegram import BotCommand, Message, Update
@@ -143,6 +146,7 @@ class TelegramChannel:
             alive=alive,
         )
         self._inline = service.db.dialect == "sqlite"
+        self._started = time.time()
         self._albums: dict[tuple[str, str], _Album] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: set[asyncio.Task[Any]] = set()
@@ -191,6 +195,7 @@ class TelegramChannel:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._started = time.time()
         if self.presence is not None and not self.settings.telegram_webhook_url:
             # Telegram serves getUpdates to one poller: two would take each other's updates
             # (and get 409 Conflict). Webhook workers may be any number.
@@ -303,7 +308,15 @@ class TelegramChannel:
         command, _, payload = text.partition(" ")
         is_start = command.split("@")[0] == "/start"
         event: Event = Start(payload.strip()) if is_start else TextIn(text)
-        await self._step(str(message.chat_id), event, update.update_id)
+        chat_id = str(message.chat_id)
+        turn = await self._handle(chat_id, event, str(update.update_id), sent_at=message.date)
+        await self._deliver(turn, chat_id)
+        replayed = update.update_id in self.inbox.replayed
+        if replayed or message.date.timestamp() < self._started:
+            # Sent before this process started: its sender saw no answer for a while and may
+            # send it again, a repeat to confirm before it lands in the next question.
+            self.inbox.replayed.discard(update.update_id)
+            await asyncio.to_thread(self.service.resumed, CHANNEL, chat_id)
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -426,16 +439,24 @@ class TelegramChannel:
         turn = await self._handle(chat_id, event, str(update_id))
         await self._deliver(turn, chat_id)
 
-    async def _handle(self, chat_id: str, event: Event | Press, event_id: str) -> Turn:
+    async def _handle(
+        self,
+        chat_id: str,
+        event: Event | Press,
+        event_id: str,
+        *,
+        sent_at: datetime | None = None,
+    ) -> Turn:
         """One message through the service. On SQLite it runs right here on the event loop:
         about a millisecond of CPU, where handing it to a worker thread and back cost more
         than the work itself (GIL hand-offs; bench/README.md). Over a network database it
         runs in a thread, so that waiting for the server never blocks other chats."""
-        if self._inline:
-            return self.service.handle(CHANNEL, chat_id, event, event_id=event_id, queue=True)
-        return await asyncio.to_thread(
+        handle = partial(
             self.service.handle, CHANNEL, chat_id, event, event_id=event_id, queue=True
         )
+        if self._inline:
+            return handle(sent_at=sent_at)
+        return await asyncio.to_thread(handle, sent_at=sent_at)
 
     async def _deliver(self, turn: Turn, chat_id: str) -> None:
         """Sends what the event queued: this chat's replies now; messages for other chats (a

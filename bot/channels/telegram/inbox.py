@@ -67,6 +67,8 @@ class DurableQueue(asyncio.Queue[object]):
         # Updates kept in the inbox after their handler returned (the photos of an album
         # until the album is stored): a crash before that handles them again.
         self._held: set[int] = set()
+        # Updates of a process that stopped, handled by this one (see TelegramChannel).
+        self.replayed: set[int] = set()
 
     def received(self, results: list[dict[str, Any]]) -> None:
         """The updates of a getUpdates answer, as Telegram sent them (cheaper to keep than
@@ -113,7 +115,8 @@ class DurableQueue(asyncio.Queue[object]):
         """Queues the updates a previous process (this one's predecessor, or another one on
         the database that died) stored but did not finish handling."""
         waiting = await asyncio.to_thread(self._orphaned)
-        for _update_id, payload in waiting:
+        for update_id, payload in waiting:
+            self.replayed.add(update_id)
             update = Update.de_json(json.loads(payload), bot)
             if update is not None:
                 await super().put(update)
