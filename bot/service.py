@@ -265,12 +265,13 @@ class ChatService:
                 chats.remember(channel, chat_id, last)
                 return TextIn(td.AGAIN), None
             if text != waiting:
-                chats.remember(channel, chat_id, text)
+                chats.remember(channel, chat_id, text, at=sent_at)
                 return event, None  # a new answer instead: taken as one
             resumed = True  # sent once more still: asked once more
         repeat = last is not None and text == last.strip() and command_of(text) is None
         if repeat and not resumed and sent_at is not None:
-            resumed = Outbox(session).undelivered_at(channel, chat_id, sent_at)
+            previous = chats.last_text_at(channel, chat_id)
+            resumed = Outbox(session).unseen_at(channel, chat_id, sent_at, previous)
         if repeat and resumed:
             chats.remember(channel, chat_id, last, confirm=text)
             ask = Choice(
@@ -278,7 +279,7 @@ class ChatService:
                 (Button(td.BTN_YES, td.BTN_YES), Button(td.BTN_NO, td.BTN_NO)),
             )
             return event, Turn(None, None, extra=(ask,))
-        chats.remember(channel, chat_id, text if command_of(text) is None else last)
+        chats.remember(channel, chat_id, text if command_of(text) is None else last, at=sent_at)
         return event, None
 
     def _confirm_text(self, session: Session, channel: str, chat_id: str, text: str) -> str:

@@ -151,7 +151,12 @@ _MEMORY = Prepared(
 _REMEMBER = Prepared(
     update(_CHATS)
     .where(_CHATS.c.channel == bindparam("channel"), _CHATS.c.chat_id == bindparam("chat_id"))
-    .values(last_text=bindparam("text"), confirm_text=bindparam("confirm"), resumed_at=None)
+    .values(
+        last_text=bindparam("text"),
+        last_text_at=bindparam("at"),
+        confirm_text=bindparam("confirm"),
+        resumed_at=None,
+    )
 )
 
 _RECEIVE = Prepared(
@@ -340,9 +345,13 @@ class Outbox:
             or 0
         )
 
-    def undelivered_at(self, channel: str, chat_id: str, moment: datetime) -> bool:
-        """Whether the chat's latest message had surely not reached it at `moment` (a
-        platform's time in whole seconds: delivered within that second is not sure)."""
+    def unseen_at(
+        self, channel: str, chat_id: str, moment: datetime, previous: datetime | None
+    ) -> bool:
+        """Whether the person cannot have read the chat's latest message when they sent
+        something at `moment` (a platform's time in whole seconds): it was not delivered,
+        or surely later, or it came late (`LATE` after their previous message, sent at
+        `previous`) and `moment` is within the seconds a person needs to read it."""
         row = self._session.execute(
             select(OutboxRow.status, OutboxRow.sent_at)
             .where(OutboxRow.channel == channel, OutboxRow.chat_id == chat_id)
@@ -351,10 +360,13 @@ class Outbox:
         ).first()
         if row is None:
             return False
-        status, sent_at = row
-        if status in (PENDING, SUPERSEDED):
+        status, delivered = row
+        if status in (PENDING, SUPERSEDED) or delivered is None:
             return True
-        return sent_at is not None and sent_at >= moment + timedelta(seconds=1)
+        if delivered >= moment + timedelta(seconds=1):
+            return True
+        late = previous is not None and delivered - previous >= LATE
+        return late and moment <= delivered + READING
 
     def begin(self, item_id: int) -> None:
         """Its delivery begins (recorded before the send: see `OutboxRow.started`)."""
@@ -528,10 +540,22 @@ class ChannelChats:
         return bool(row[0]), row[1], row[2]
 
     def remember(
-        self, channel: str, chat_id: str, text: str | None, confirm: str | None = None
+        self,
+        channel: str,
+        chat_id: str,
+        text: str | None,
+        confirm: str | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """The text the chat just sent; the resumed mark is used up."""
-        _REMEMBER.count(self._session, channel=channel, chat_id=chat_id, text=text, confirm=confirm)
+        """The text the chat just sent (`at`: when, by the platform); the resumed mark is
+        used up."""
+        _REMEMBER.count(
+            self._session, channel=channel, chat_id=chat_id, text=text, confirm=confirm, at=at
+        )
+
+    def last_text_at(self, channel: str, chat_id: str) -> datetime | None:
+        row = self._session.get(ChannelChatRow, (channel, chat_id))
+        return row.last_text_at if row is not None else None
 
     def blocked_chats(self, channel: str) -> list[str]:
         rows = self._session.execute(
@@ -609,6 +633,11 @@ class SharedValues:
     def delete(self, key: str) -> None:
         self._session.execute(delete(SharedValueRow).where(SharedValueRow.key == key))
 
+
+# A reply this long after the person's message is late: they may have sent it again meanwhile,
+# up to the seconds it takes to read the late reply.
+LATE = timedelta(seconds=3)
+READING = timedelta(seconds=2)
 
 # A chat's delivery lease outlives a slow delivery (Telegram's pace, a 429 of a minute); a
 # holder that dies loses it at once anyway (storage/processes.py tells who is alive).

@@ -226,6 +226,7 @@ class ChannelChatRow(Base):
     # an answer repeating the previous one (`last_text`) is confirmed before it is stored.
     resumed_at: Mapped[datetime | None]
     last_text: Mapped[str | None] = mapped_column(Text)
+    last_text_at: Mapped[datetime | None]  # when the person sent it (the platform's time)
     confirm_text: Mapped[str | None] = mapped_column(Text)  # a repeat waiting for 是 / 否
 
 

@@ -44,12 +44,14 @@ def upgrade() -> None:
     with op.batch_alter_table("channel_chats") as batch:
         batch.add_column(sa.Column("resumed_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("last_text", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("last_text_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("confirm_text", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("channel_chats") as batch:
         batch.drop_column("confirm_text")
+        batch.drop_column("last_text_at")
         batch.drop_column("last_text")
         batch.drop_column("resumed_at")
     op.execute("UPDATE outbox SET status = 'sent' WHERE status = 'superseded'")
