@@ -573,11 +573,16 @@ class Leases:
         self._session = session
 
     def take(
-        self, name: str, owner: str, now: datetime, ttl: timedelta, alive: set[str]
+        self,
+        name: str,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        alive: Callable[[], set[str]],
     ) -> tuple[bool, str | None]:
         """Takes or renews the lease when it is free, ours, expired, or held by a process no
-        longer alive. Returns whether it is ours now, and the dead or expired holder it was
-        taken from (None: it was free or ours)."""
+        longer alive (`alive` is asked only then). Returns whether it is ours now, and the
+        dead or expired holder it was taken from (None: it was free or ours)."""
         inserted = _TAKE_FREE.count(self._session, name=name, owner=owner, expires=now + ttl)
         if inserted:
             return True, None
@@ -585,7 +590,7 @@ class Leases:
         if row is None:  # released in between
             return self.take(name, owner, now, ttl, alive)
         previous = row.owner
-        if previous != owner and row.expires_at > now and previous in alive:
+        if previous != owner and row.expires_at > now and previous in alive():
             return False, previous
         row.owner, row.expires_at = owner, now + ttl
         return True, (None if previous == owner else previous)
@@ -639,8 +644,9 @@ class SharedValues:
 LATE = timedelta(seconds=3)
 READING = timedelta(seconds=2)
 
-# A chat's delivery lease outlives a slow delivery (Telegram's pace, a 429 of a minute); a
-# holder that dies loses it at once anyway (storage/processes.py tells who is alive).
+# A chat's delivery lease outlives any one delivery (Telegram's pace of a message a second, a
+# 429 of a minute); a holder that dies loses it at once anyway (storage/processes.py tells
+# who is alive), and a delivery that finds more items pending takes it again.
 LEASE_TTL = timedelta(minutes=10)
 
 
@@ -673,21 +679,25 @@ class Deliveries:
     def _lease(self, chat_id: str) -> str:
         return f"outbox:{self.channel}:{chat_id}"
 
-    def claim(self, chat_id: str) -> list[OutboxItem] | None:
+    def claim(self, chat_id: str, *, begin: bool = False) -> list[OutboxItem] | None:
         """The chat's pending items, oldest first, to deliver now; None when another live
         process is delivering this chat (it looks again when it is done: see `finish`).
-        Taking over from a process that died, what the chat was owed is coalesced first."""
+        Taking over from a process that died, what the chat was owed is coalesced first.
+        `begin`: the first item's delivery begins (as `progress` records it)."""
         now = self.clock.now()
         with self.db.session() as session:
             if self.shared:
                 ours, previous = Leases(session).take(
-                    self._lease(chat_id), self.owner, now, LEASE_TTL, self._alive()
+                    self._lease(chat_id), self.owner, now, LEASE_TTL, self._alive
                 )
                 if not ours:
                     return None
                 if previous is not None and Outbox(session).coalesce(self.channel, chat_id):
                     ChannelChats(session).resumed(self.channel, chat_id, now)
-            return Outbox(session).pending(self.channel, chat_id)
+            items = Outbox(session).pending(self.channel, chat_id)
+            if begin and items:
+                Outbox(session).begin(items[0].id)
+            return items
 
     def progress(self, done: int | None, begin: int | None, chat_id: str) -> None:
         """One transaction between two sends: `done` went out, `begin` is about to; a crash
@@ -699,16 +709,18 @@ class Deliveries:
                 outbox.sent_one(done, now)
             if begin is not None:
                 outbox.begin(begin)
-            if self.shared and done is not None:
-                Leases(session).take(self._lease(chat_id), self.owner, now, LEASE_TTL, set())
 
-    def finish(self, chat_id: str) -> bool:
-        """Gives up the chat's lease; True when items are waiting (queued by another process
-        while this one delivered): the caller claims again."""
+    def finish(self, chat_id: str, done: int | None = None) -> bool:
+        """`done` went out (as `progress` records it); gives up the chat's lease. True when
+        items are waiting (queued by another process meanwhile): the caller claims again."""
         if not self.shared:
+            if done is not None:
+                self.progress(done, None, chat_id)
             return False
         now = self.clock.now()
         with self.db.session() as session:
+            if done is not None:
+                Outbox(session).sent_one(done, now)
             Leases(session).release(self._lease(chat_id), self.owner)
             return bool(
                 session.scalar(

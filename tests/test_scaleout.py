@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +57,14 @@ def pg(pg_url: str) -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def gone(observer: Presence, dead: Presence) -> None:
+    """The server ends a closed connection's session (and its locks) a moment later."""
+    deadline = time.monotonic() + 10
+    while dead.name in observer.alive():
+        assert time.monotonic() < deadline, "the dead process still holds its lock"
+        time.sleep(0.02)
 
 
 def queue(db: Database, chat: str, *texts: str, own: bool = True) -> list[int]:
@@ -110,7 +119,8 @@ def test_a_dead_process_chat_is_taken_over_and_coalesced(pg: Database) -> None:
         assert deliver_a.claim("7") is not None
         deliver_a.progress(None, ids[0], "7")  # A began the first, then died
         a.leave()
-        assert b.name in b.alive() and a.name not in b.alive()
+        gone(b, a)
+        assert b.name in b.alive()
         claimed = deliver_b.claim("7")
         assert claimed is not None
         # The acknowledgement is superseded; the question comes as a continuation; the
@@ -130,14 +140,20 @@ def test_a_dead_process_chat_is_taken_over_and_coalesced(pg: Database) -> None:
 def test_nothing_is_delivered_a_third_time(pg: Database) -> None:
     """An item begun twice (two crashes in its send) counts as delivered."""
     (item,) = queue(pg, "9", "问题")
+    previous: Presence | None = None
     for _crash in range(2):
         dead = Presence(pg).join()
+        if previous is not None:
+            gone(dead, previous)
         records = Deliveries(pg, FrozenClock(NOW), CHANNEL, owner=dead.name, alive=dead.alive)
         assert records.claim("9") is not None
         records.progress(None, item, "9")
         dead.leave()
+        previous = dead
     survivor = Presence(pg).join()
     try:
+        assert previous is not None
+        gone(survivor, previous)
         records = Deliveries(
             pg, FrozenClock(NOW), CHANNEL, owner=survivor.name, alive=survivor.alive
         )
@@ -157,6 +173,7 @@ def test_a_dead_process_inbox_is_adopted_by_a_live_one(pg: Database) -> None:
         with pg.session() as session:
             assert Inbox(session).adopt(CHANNEL, b.name, b.alive()) == []  # A is alive
         a.leave()
+        gone(b, a)
         with pg.session() as session:
             assert Inbox(session).adopt(CHANNEL, b.name, b.alive()) == [(11, '{"update_id": 11}')]
         with pg.session() as session:
@@ -173,7 +190,8 @@ def test_a_second_long_poller_is_refused(pg: Database) -> None:
         a.take_role("telegram:poller", "taken")
         with pytest.raises(AlreadyRunning, match="taken"):
             b.take_role("telegram:poller", "taken")
-        a.leave()  # the poller died: the role is free at once
+        a.leave()  # the poller died: the role is free as soon as the server notices
+        gone(b, a)
         b.take_role("telegram:poller", "taken")
     finally:
         a.leave()

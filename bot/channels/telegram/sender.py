@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
@@ -106,42 +107,53 @@ class TelegramSender:
         async with self._locks.hold(chat_id):
             total = 0
             while True:
+                begun = False
                 if self.records.shared or items is None or chat_id in self._backlog:
                     self._backlog.discard(chat_id)
-                    claimed = await self._db(self.records.claim, chat_id)
+                    claimed = await self._db(partial(self.records.claim, chat_id, begin=True))
+                    begun = True
                 else:
                     claimed = list(items)
                 if claimed is None:
                     return total  # another process delivers this chat right now
+                done: list[int] = []
                 try:
-                    total += await self._send_all(chat_id, claimed)
+                    total += await self._send_all(chat_id, claimed, begun, done)
                 finally:
-                    more = await asyncio.shield(self._db(self.records.finish, chat_id))
+                    last = done[0] if done else None
+                    finish = partial(self.records.finish, chat_id, last)
+                    more = await asyncio.shield(self._db(finish))
                 if not more or chat_id in self._backlog:
                     return total
                 items = None
 
-    async def _send_all(self, chat_id: str, items: Sequence[OutboxItem]) -> int:
+    async def _send_all(
+        self, chat_id: str, items: Sequence[OutboxItem], begun: bool, done: list[int]
+    ) -> int:
         """Each item recorded as begun before it is sent and as sent before the next one is
-        begun: a crash re-sends at most the one in flight (and never a third time)."""
+        begun: a crash re-sends at most the one in flight (and never a third time). `begun`:
+        the first item's beginning is recorded already (`Deliveries.claim`); `done` gets
+        the last item sent, for `Deliveries.finish` to record."""
         sent = 0
-        done: int | None = None
-        try:
-            for item in items:
-                if item.id in self._recent:
-                    continue
-                await self._db(self.records.progress, done, item.id, chat_id)
-                done = None
-                if await self._send_item(Delivery(item)):
-                    done = item.id
-                    sent += 1
-                    self._remember(item.id)
-        except Deferred as error:
-            self._backlog.add(chat_id)
-            log.warning("telegram delivery to %s deferred: %s", chat_id, error)
-        finally:
-            if done is not None:
-                await asyncio.shield(self._db(self.records.progress, done, None, chat_id))
+        previous: int | None = None
+        for index, item in enumerate(items):
+            if item.id in self._recent:
+                continue
+            if previous is not None or not (begun and index == 0):
+                await self._db(partial(self.records.progress, previous, item.id, chat_id))
+            previous = None
+            try:
+                delivered = await self._send_item(Delivery(item))
+            except Deferred as error:
+                self._backlog.add(chat_id)
+                log.warning("telegram delivery to %s deferred: %s", chat_id, error)
+                break
+            if delivered:
+                previous = item.id
+                sent += 1
+                self._remember(item.id)
+        if previous is not None:
+            done.append(previous)
         return sent
 
     async def sweep(self) -> int:
@@ -175,11 +187,11 @@ class TelegramSender:
         while len(self._recent) > _REMEMBERED:
             self._recent.popitem(last=False)
 
-    async def _db(self, function: Callable[..., T], *args: Any) -> T:
+    async def _db(self, function: Callable[[], T]) -> T:
         """SQLite in place (its writes take microseconds); a server in a thread."""
         if self._inline:
-            return function(*args)
-        return await asyncio.to_thread(function, *args)
+            return function()
+        return await asyncio.to_thread(function)
 
     async def run_sweeper(self, interval: float) -> None:
         while True:
