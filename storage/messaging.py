@@ -7,6 +7,7 @@ processed, its answer stored and its replies queued in one transaction.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -639,6 +640,16 @@ class SharedValues:
         self._session.execute(delete(SharedValueRow).where(SharedValueRow.key == key))
 
 
+class _Everyone(set[str]):
+    def __contains__(self, _owner: object) -> bool:
+        return True
+
+
+def _everyone() -> set[str]:
+    """Every lease holder counts as alive (until its lease expires)."""
+    return _Everyone()
+
+
 # A reply this long after the person's message is late: they may have sent it again meanwhile,
 # up to the seconds it takes to read the late reply.
 LATE = timedelta(seconds=3)
@@ -673,8 +684,10 @@ class Deliveries:
         # Several processes on this database (PostgreSQL): a chat's outbox is delivered by
         # whoever holds its lease, so that each item goes out once and in order.
         self.shared = db.dialect != "sqlite"
-        self.owner = owner or "local"
-        self._alive = alive or (lambda: {self.owner})
+        # Without a presence (storage/processes.py) this deliverer has a name of its own and
+        # takes another's lease only when it expired: it cannot tell who died.
+        self.owner = owner or f"anonymous-{secrets.token_hex(6)}"
+        self._alive = alive or _everyone
 
     def _lease(self, chat_id: str) -> str:
         return f"outbox:{self.channel}:{chat_id}"
