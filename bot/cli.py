@@ -37,6 +37,7 @@ from dialogs.workdays import SHANGHAI
 from reminders.holidays import HolidayFileError
 from reminders.schedule import ScheduleError
 from storage import migrate
+from storage.processes import AlreadyRunning, Presence
 
 log = logging.getLogger(__name__)
 
@@ -208,14 +209,19 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     for name in ("telegram.ext", "telegram.ext._utils.networkloop"):
         logging.getLogger(name).addFilter(_network_without_traceback)
     app = bootstrap(settings)
+    presence = Presence(app.db)
     try:
-        asyncio.run(_serve(app, settings))
+        presence.join()
+        asyncio.run(_serve(app, settings, presence))
+    except AlreadyRunning as refused:
+        raise CliError(f"✗ {refused}", EXIT_PROBLEM) from refused
     finally:
+        presence.leave()
         app.db.dispose()
     return EXIT_OK
 
 
-async def _serve(app: App, settings: Settings) -> None:
+async def _serve(app: App, settings: Settings, presence: Presence) -> None:
     """The configured channels and the web server on one event loop until SIGINT or SIGTERM;
     the first channel hosts the reminder runner (the others deliver what it queues from their
     outbox)."""
@@ -224,13 +230,17 @@ async def _serve(app: App, settings: Settings) -> None:
     if settings.telegram_token is not None:
         from bot.channels.telegram.adapter import TelegramChannel
 
-        channels.append(TelegramChannel(app.service, settings, reminders=app.reminder_runner()))
+        channels.append(
+            TelegramChannel(
+                app.service, settings, reminders=app.reminder_runner(), presence=presence
+            )
+        )
     wechat = None
     if settings.wechat_enabled():
         from bot.channels.wechat.channel import WeChatChannel
 
         reminders = None if channels else app.reminder_runner()
-        wechat = WeChatChannel(app.service, settings, reminders=reminders)
+        wechat = WeChatChannel(app.service, settings, reminders=reminders, presence=presence)
         web.add(wechat.routes())
         channels.append(wechat)
     web.add(observability.routes(observability.HealthConfig.of(app.db, channels, settings)))

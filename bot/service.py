@@ -14,6 +14,7 @@ import threading
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ from bot.workflow import (
     reviewers_of,
 )
 from dialogs import texts, texts_input, texts_reminders
+from dialogs import texts_delivery as td
 from dialogs import texts_review as tr
 from dialogs.commands import Command, command_of
 from dialogs.effects import (
@@ -64,7 +66,7 @@ from dialogs.replies import (
 )
 from dialogs.review import ReviewState, review_step
 from dialogs.spec import FormSpec, Kind
-from dialogs.state import ConvState
+from dialogs.state import ConvState, Mode
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI
 from reminders.views import ReminderViews, renewal_argument
@@ -76,8 +78,8 @@ from storage.filing_cache import FilingCache
 from storage.invites import InviteRepository, new_code
 from storage.last_year import Decoded, last_filed
 from storage.members import MemberRepository
-from storage.messaging import ChannelChats, EventLog, Outbox, OutboxItem
-from storage.models import FilingRow
+from storage.messaging import OWN, ChannelChats, EventLog, Outbox, OutboxItem
+from storage.models import AnswerRow, FilingRow
 from storage.repository import (
     AttachmentRepository,
     ConversationRepository,
@@ -180,26 +182,29 @@ class ChatService:
         *,
         event_id: str | None = None,
         queue: bool = False,
+        sent_at: datetime | None = None,
     ) -> Turn:
         """Steps the right dialog for this chat. With `event_id`, an event seen before is
         skipped; with `queue`, the replies go to the outbox in the same transaction
-        (messaging channels deliver them from there) instead of only being returned."""
+        (messaging channels deliver them from there) instead of only being returned.
+        `sent_at`: when the person sent it, as the platform says (see `_repeat_check`)."""
         for attempt in range(_ATTEMPTS):
             try:
-                return self._handle_once(channel, chat_id, event, event_id, queue)
+                return self._handle_once(channel, chat_id, event, event_id, queue, sent_at)
             except StaleAnswer as conflict:
                 # Another contact changed this answer since we loaded it; the next attempt
                 # loads the new value, so the engine decides on what is really stored.
                 log.info("stale answer %s on attempt %d", conflict.key, attempt + 1)
-        return self._handle_once(channel, chat_id, event, event_id, queue)
+        return self._handle_once(channel, chat_id, event, event_id, queue, sent_at)
 
-    def _handle_once(
+    def _handle_once(  # noqa: PLR0917
         self,
         channel: str,
         chat_id: str,
         event: Event | Press,
         event_id: str | None,
         queue: bool,
+        sent_at: datetime | None = None,
     ) -> Turn:
         now = self.clock.now()
         self._local.touched = []
@@ -216,7 +221,12 @@ class ChatService:
                         chats.seen(channel, chat_id, now)
                     return Turn(None, None, stale=True)
                 event = TextIn(pressed)
-            turn = self._route(session, channel, chat_id, event, now)
+            confirm: Turn | None = None
+            if queue and isinstance(event, TextIn):
+                event, confirm = self._repeat_check(
+                    session, chats, channel, chat_id, event, sent_at
+                )
+            turn = confirm or self._route(session, channel, chat_id, event, now)
             if queue:
                 # The user wrote: recorded with the new prompt (ChannelChats.seen).
                 ids = self._queue(session, chats, channel, chat_id, turn.replies, seen=True)
@@ -229,6 +239,76 @@ class ChatService:
         if touched or queued:
             turn = replace(turn, notified=touched, queued=queued)
         return turn
+
+    def _repeat_check(  # noqa: PLR0917
+        self,
+        session: Session,
+        chats: ChannelChats,
+        channel: str,
+        chat_id: str,
+        event: TextIn,
+        sent_at: datetime | None,
+    ) -> tuple[TextIn, Turn | None]:
+        """A person who saw no answer sends theirs again; taken as it is, it would land in
+        the next question's field. So a text equal to the chat's previous one is confirmed
+        before it is stored (是 stores it, 否 asks the question again) when the person
+        cannot have seen the next question: it was sent before the reply to the previous
+        one was delivered (`sent_at`), or right after a restart that coalesced what the
+        chat was owed (the resumed mark)."""
+        text = event.text.strip()
+        resumed, last, waiting = chats.memory(channel, chat_id)
+        if waiting is not None:
+            if text in td.YES_WORDS:
+                chats.remember(channel, chat_id, waiting)
+                return TextIn(waiting), None
+            if text in td.NO_WORDS:
+                chats.remember(channel, chat_id, last)
+                return TextIn(td.AGAIN), None
+            if text != waiting:
+                chats.remember(channel, chat_id, text, at=sent_at)
+                return event, None  # a new answer instead: taken as one
+            resumed = True  # sent once more still: asked once more
+        repeat = last is not None and text == last.strip() and command_of(text) is None
+        if repeat and not resumed and sent_at is not None:
+            previous = chats.last_text_at(channel, chat_id)
+            resumed = Outbox(session).unseen_at(channel, chat_id, sent_at, previous)
+        if repeat and resumed:
+            chats.remember(channel, chat_id, last, confirm=text)
+            ask = Choice(
+                self._confirm_text(session, channel, chat_id, text),
+                (Button(td.BTN_YES, td.BTN_YES), Button(td.BTN_NO, td.BTN_NO)),
+            )
+            return event, Turn(None, None, extra=(ask,))
+        chats.remember(channel, chat_id, text if command_of(text) is None else last, at=sent_at)
+        return event, None
+
+    def _confirm_text(self, session: Session, channel: str, chat_id: str, text: str) -> str:
+        stored = ConversationRepository(session).get(channel, chat_id)
+        state = ConvState.from_dict(stored.state) if stored is not None else None
+        if state is None or state.mode is not Mode.ASK or state.field is None:
+            return td.CONFIRM_REPEAT_PLAIN.format(text=text)
+        current = self.form.field(state.field).label
+        previous = self._previous_label(session, stored, state)
+        if previous is None:
+            return td.CONFIRM_REPEAT_PLAIN.format(text=text)
+        return td.CONFIRM_REPEAT.format(text=text, previous=previous, current=current)
+
+    def _previous_label(self, session: Session, stored: Any, state: ConvState) -> str | None:
+        """The label of the answer this chat stored last."""
+        if stored is None or stored.filing_id is None:
+            return None
+        field = session.scalar(
+            select(AnswerRow.field)
+            .where(AnswerRow.filing_id == stored.filing_id, AnswerRow.source == "user")
+            .order_by(AnswerRow.revision.desc(), AnswerRow.updated_at.desc())
+            .limit(1)
+        )
+        if field is None or field == state.field:
+            return None
+        try:
+            return self.form.field(field).label
+        except KeyError:
+            return None
 
     def _route(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
@@ -645,6 +725,8 @@ class ChatService:
         live = False
         for reply in replies:
             payload = to_payload(reply)
+            if seen:
+                payload[OWN] = 1  # answers the chat's own message (Outbox.coalesce)
             if isinstance(reply, Choice | FileRequest) and reply.options:
                 options = [[b.label, b.value] for b in reply.options]
                 payload["seq"] = chats.new_prompt(channel, chat_id, options, now, seen=seen)
@@ -661,6 +743,12 @@ class ChatService:
                 for i, payload in zip(ids, payloads, strict=True)
             )
         return ids
+
+    def resumed(self, channel: str, chat_id: str) -> None:
+        """The chat's last message was sent before a restart (handled after it): the person
+        may send it again, having seen no answer; that repeat is confirmed first."""
+        with self.db.session() as session:
+            ChannelChats(session).resumed(channel, chat_id, self.clock.now())
 
     def live_prompt(self, channel: str, chat_id: str) -> tuple[int, list[list[str]]] | None:
         with self.db.session() as session:

@@ -7,17 +7,25 @@ processed, its answer stored and its replies queued in one transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, bindparam, delete, func, or_, select, update
+from sqlalchemy import BindParameter, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ClauseElement
 
 from storage.db import Database
-from storage.models import ChannelChatRow, InboxRow, OutboxRow, ProcessedEventRow
+from storage.models import (
+    ChannelChatRow,
+    InboxRow,
+    LeaseRow,
+    OutboxRow,
+    ProcessedEventRow,
+    SharedValueRow,
+)
 from storage.prepared import Prepared
 from storage.repository import insert_for, table_of, upsert_into
 
@@ -25,11 +33,19 @@ _EVENTS = table_of(ProcessedEventRow)
 _CHATS = table_of(ChannelChatRow)
 _OUTBOX = table_of(OutboxRow)
 _INBOX = table_of(InboxRow)
+_LEASES = table_of(LeaseRow)
+_SHARED = table_of(SharedValueRow)
 
 PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
 BLOCKED = "blocked"
+# Replaced, after a crash, by the chat's current question said to be a continuation.
+SUPERSEDED = "superseded"
+# A payload key: the reply answered the chat's own message (not a notice from elsewhere), so
+# a later reply of the same chat supersedes it.
+OWN = "own"
+CONTINUED = "continued"
 
 # The statements every chat message runs (storage/prepared.py tells why they are prepared).
 _FIRST_TIME = Prepared(
@@ -52,6 +68,7 @@ _ADD_OUTBOX = Prepared(
         status=PENDING,
         attempts=0,
         parts_sent=0,
+        started=0,
         created_at=bindparam("now"),
     )
     .returning(_OUTBOX.c.id)
@@ -125,6 +142,24 @@ _LIVE_PROMPT = Prepared(
 )
 
 
+_MEMORY = Prepared(
+    select(
+        case((_CHATS.c.resumed_at.is_(None), 0), else_=1),
+        _CHATS.c.last_text,
+        _CHATS.c.confirm_text,
+    ).where(_CHATS.c.channel == bindparam("channel"), _CHATS.c.chat_id == bindparam("chat_id"))
+)
+_REMEMBER = Prepared(
+    update(_CHATS)
+    .where(_CHATS.c.channel == bindparam("channel"), _CHATS.c.chat_id == bindparam("chat_id"))
+    .values(
+        last_text=bindparam("text"),
+        last_text_at=bindparam("at"),
+        confirm_text=bindparam("confirm"),
+        resumed_at=None,
+    )
+)
+
 _RECEIVE = Prepared(
     lambda dialect: (
         insert_for(dialect, _INBOX)
@@ -133,6 +168,7 @@ _RECEIVE = Prepared(
             seq=bindparam("seq"),
             payload=bindparam("payload"),
             received_at=bindparam("now"),
+            owner=bindparam("owner"),
         )
         .on_conflict_do_nothing(index_elements=["channel", "seq"])
     )
@@ -145,8 +181,12 @@ class Inbox:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def receive(self, channel: str, seq: int, payload: str, now: datetime) -> None:
-        _RECEIVE.count(self._session, channel=channel, seq=seq, payload=payload, now=now)
+    def receive(
+        self, channel: str, seq: int, payload: str, now: datetime, owner: str | None = None
+    ) -> None:
+        _RECEIVE.count(
+            self._session, channel=channel, seq=seq, payload=payload, now=now, owner=owner
+        )
 
     def waiting(self, channel: str) -> list[tuple[int, str]]:
         """Events received but not yet handled (a process died meanwhile), oldest first."""
@@ -156,6 +196,30 @@ class Inbox:
             .order_by(InboxRow.seq)
         )
         return [(int(seq), payload) for seq, payload in rows]
+
+    def adopt(self, channel: str, owner: str, alive: set[str]) -> list[tuple[int, str]]:
+        """Takes over the events of processes no longer alive (and of none), oldest first:
+        they were received, maybe confirmed to the platform, and never handled."""
+        owners = {
+            o
+            for (o,) in self._session.execute(
+                select(InboxRow.owner).where(InboxRow.channel == channel).distinct()
+            )
+        }
+        orphaned = [o for o in owners if o is None or o not in alive]
+        if not orphaned:
+            return []
+        condition = or_(
+            InboxRow.owner.is_(None),
+            InboxRow.owner.in_([o for o in orphaned if o is not None]),
+        )
+        rows = self._session.execute(
+            update(InboxRow)
+            .where(InboxRow.channel == channel, condition)
+            .values(owner=owner)
+            .returning(InboxRow.seq, InboxRow.payload)
+        )
+        return sorted((int(seq), payload) for seq, payload in rows)
 
     def handled(self, channel: str, seqs: Sequence[int]) -> None:
         self._session.execute(
@@ -181,6 +245,7 @@ class OutboxItem:
     attempts: int
     parts_sent: int
     created_at: datetime
+    started: int = 0
 
 
 class Outbox:
@@ -281,6 +346,84 @@ class Outbox:
             or 0
         )
 
+    def unseen_at(
+        self, channel: str, chat_id: str, moment: datetime, previous: datetime | None
+    ) -> bool:
+        """Whether the person cannot have read the chat's latest message when they sent
+        something at `moment` (a platform's time in whole seconds): it was not delivered,
+        or surely later, or it came late (`LATE` after their previous message, sent at
+        `previous`) and `moment` is within the seconds a person needs to read it."""
+        row = self._session.execute(
+            select(OutboxRow.status, OutboxRow.sent_at)
+            .where(OutboxRow.channel == channel, OutboxRow.chat_id == chat_id)
+            .order_by(OutboxRow.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return False
+        status, delivered = row
+        if status in (PENDING, SUPERSEDED) or delivered is None:
+            return True
+        if delivered >= moment + timedelta(seconds=1):
+            return True
+        late = previous is not None and delivered - previous >= LATE
+        return late and moment <= delivered + READING
+
+    def begin(self, item_id: int) -> None:
+        """Its delivery begins (recorded before the send: see `OutboxRow.started`)."""
+        _BEGIN.count(self._session, id=item_id)
+
+    def sent_one(self, item_id: int, now: datetime) -> None:
+        _SENT_ONE.count(self._session, id=item_id, now=now)
+
+    def coalesce(self, channel: str, chat_id: str) -> bool:
+        """What a chat was still owed when a process died, made into what it needs now:
+        of the replies to its own messages only the last (its current question) is kept,
+        said to be a continuation; the others are superseded. Notices from elsewhere (a
+        reviewer's decision) and documents are kept as they are. A reply whose delivery
+        began twice already counts as delivered: nothing goes out a third time.
+        True when anything changed (the chat is "resumed")."""
+        items = self.pending(channel, chat_id)
+        own = [i for i in items if i.payload.get(OWN) and i.payload.get("type") != "document"]
+        changed = False
+        for item in items:
+            if item.started >= 2:
+                self._session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == item.id)
+                    .values(status=SENT, last_error="begun twice before crashes: counted as sent")
+                )
+                changed = True
+        own = [i for i in own if i.started < 2]
+        if not own:
+            return changed
+        last, superseded = own[-1], own[:-1]
+        if superseded:
+            self._session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([i.id for i in superseded]))
+                .values(status=SUPERSEDED, last_error=f"superseded by {last.id} after a restart")
+            )
+        if superseded or last.started:
+            payload = {**last.payload, CONTINUED: True}
+            self._session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == last.id)
+                .values(payload=json.dumps(payload, ensure_ascii=False), parts_sent=0)
+            )
+            return True
+        return changed
+
+
+_BEGIN = Prepared(
+    update(_OUTBOX).where(_OUTBOX.c.id == bindparam("id")).values(started=_OUTBOX.c.started + 1)
+)
+_SENT_ONE = Prepared(
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("id"))
+    .values(status=SENT, sent_at=bindparam("now"), last_error=None)
+)
+
 
 def _item(row: OutboxRow) -> OutboxItem:
     return OutboxItem(
@@ -291,6 +434,7 @@ def _item(row: OutboxRow) -> OutboxItem:
         row.attempts,
         row.parts_sent,
         row.created_at,
+        row.started,
     )
 
 
@@ -377,6 +521,43 @@ class ChannelChats:
             )
         )
 
+    def resumed(self, channel: str, chat_id: str, now: datetime) -> None:
+        """What the chat was owed after a crash was coalesced (see `Outbox.coalesce`)."""
+        statement = upsert_into(self._session, _CHATS).values(
+            channel=channel, chat_id=chat_id, resumed_at=now, updated_at=now, prompt_seq=0
+        )
+        self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["channel", "chat_id"], set_={"resumed_at": now}
+            )
+        )
+
+    def memory(self, channel: str, chat_id: str) -> tuple[bool, str | None, str | None]:
+        """Whether the chat was resumed after a crash, the last text it sent, and a repeated
+        answer waiting to be confirmed."""
+        row = _MEMORY.one(self._session, channel=channel, chat_id=chat_id)
+        if row is None:
+            return False, None, None
+        return bool(row[0]), row[1], row[2]
+
+    def remember(
+        self,
+        channel: str,
+        chat_id: str,
+        text: str | None,
+        confirm: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """The text the chat just sent (`at`: when, by the platform); the resumed mark is
+        used up."""
+        _REMEMBER.count(
+            self._session, channel=channel, chat_id=chat_id, text=text, confirm=confirm, at=at
+        )
+
+    def last_text_at(self, channel: str, chat_id: str) -> datetime | None:
+        row = self._session.get(ChannelChatRow, (channel, chat_id))
+        return row.last_text_at if row is not None else None
+
     def blocked_chats(self, channel: str) -> list[str]:
         rows = self._session.execute(
             select(ChannelChatRow.chat_id).where(
@@ -384,6 +565,100 @@ class ChannelChats:
             )
         )
         return [chat_id for (chat_id,) in rows]
+
+
+class Leases:
+    """Named rights held by one process (see `LeaseRow`)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def take(
+        self,
+        name: str,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        alive: Callable[[], set[str]],
+    ) -> tuple[bool, str | None]:
+        """Takes or renews the lease when it is free, ours, expired, or held by a process no
+        longer alive (`alive` is asked only then). Returns whether it is ours now, and the
+        dead or expired holder it was taken from (None: it was free or ours)."""
+        inserted = _TAKE_FREE.count(self._session, name=name, owner=owner, expires=now + ttl)
+        if inserted:
+            return True, None
+        row = self._session.get(LeaseRow, name, with_for_update=True)
+        if row is None:  # released in between
+            return self.take(name, owner, now, ttl, alive)
+        previous = row.owner
+        if previous != owner and row.expires_at > now and previous in alive():
+            return False, previous
+        row.owner, row.expires_at = owner, now + ttl
+        return True, (None if previous == owner else previous)
+
+    def release(self, name: str, owner: str) -> None:
+        _RELEASE.count(self._session, name=name, owner=owner)
+
+
+_TAKE_FREE = Prepared(
+    lambda dialect: (
+        insert_for(dialect, _LEASES)
+        .values(name=bindparam("name"), owner=bindparam("owner"), expires_at=bindparam("expires"))
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+)
+_RELEASE = Prepared(
+    delete(_LEASES).where(
+        _LEASES.c.name == bindparam("name"), _LEASES.c.owner == bindparam("owner")
+    )
+)
+
+
+class SharedValues:
+    """Values every process shares, with an expiry (the WeChat access token)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, key: str, now: datetime) -> str | None:
+        row = self._session.get(SharedValueRow, key)
+        if row is None or (row.expires_at is not None and row.expires_at <= now):
+            return None
+        return row.value
+
+    def put(self, key: str, value: str, expires_at: datetime | None) -> None:
+        statement = upsert_into(self._session, _SHARED).values(
+            key=key, value=value, expires_at=expires_at
+        )
+        self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["key"], set_={"value": value, "expires_at": expires_at}
+            )
+        )
+
+    def delete(self, key: str) -> None:
+        self._session.execute(delete(SharedValueRow).where(SharedValueRow.key == key))
+
+
+class _Everyone(set[str]):
+    def __contains__(self, _owner: object) -> bool:
+        return True
+
+
+def _everyone() -> set[str]:
+    """Every lease holder counts as alive (until its lease expires)."""
+    return _Everyone()
+
+
+# A reply this long after the person's message is late: they may have sent it again meanwhile,
+# up to the seconds it takes to read the late reply.
+LATE = timedelta(seconds=3)
+READING = timedelta(seconds=2)
+
+# A chat's delivery lease outlives any one delivery (Telegram's pace of a message a second, a
+# 429 of a minute); a holder that dies loses it at once anyway (storage/processes.py tells
+# who is alive), and a delivery that finds more items pending takes it again.
+LEASE_TTL = timedelta(minutes=10)
 
 
 class Clock(Protocol):
@@ -394,10 +669,98 @@ class Deliveries:
     """One channel's outbox bookkeeping, each call its own short transaction: what a sender
     (Telegram's, WeChat's) records while delivering."""
 
-    def __init__(self, db: Database, clock: Clock, channel: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        channel: str,
+        *,
+        owner: str = "",
+        alive: Callable[[], set[str]] | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.channel = channel
+        # Several processes on this database (PostgreSQL): a chat's outbox is delivered by
+        # whoever holds its lease, so that each item goes out once and in order.
+        self.shared = db.dialect != "sqlite"
+        # Without a presence (storage/processes.py) this deliverer has a name of its own and
+        # takes another's lease only when it expired: it cannot tell who died.
+        self.owner = owner or f"anonymous-{secrets.token_hex(6)}"
+        self._alive = alive or _everyone
+
+    def _lease(self, chat_id: str) -> str:
+        return f"outbox:{self.channel}:{chat_id}"
+
+    def claim(self, chat_id: str, *, begin: bool = False) -> list[OutboxItem] | None:
+        """The chat's pending items, oldest first, to deliver now; None when another live
+        process is delivering this chat (it looks again when it is done: see `finish`).
+        Taking over from a process that died, what the chat was owed is coalesced first.
+        `begin`: the first item's delivery begins (as `progress` records it)."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            if self.shared:
+                ours, previous = Leases(session).take(
+                    self._lease(chat_id), self.owner, now, LEASE_TTL, self._alive
+                )
+                if not ours:
+                    return None
+                if previous is not None and Outbox(session).coalesce(self.channel, chat_id):
+                    ChannelChats(session).resumed(self.channel, chat_id, now)
+            items = Outbox(session).pending(self.channel, chat_id)
+            if begin and items:
+                Outbox(session).begin(items[0].id)
+            return items
+
+    def progress(self, done: int | None, begin: int | None, chat_id: str) -> None:
+        """One transaction between two sends: `done` went out, `begin` is about to; a crash
+        after it re-sends at most `begin` (see `OutboxRow.started`)."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            outbox = Outbox(session)
+            if done is not None:
+                outbox.sent_one(done, now)
+            if begin is not None:
+                outbox.begin(begin)
+
+    def finish(self, chat_id: str, done: int | None = None) -> bool:
+        """`done` went out (as `progress` records it); gives up the chat's lease. True when
+        items are waiting (queued by another process meanwhile): the caller claims again."""
+        if not self.shared:
+            if done is not None:
+                self.progress(done, None, chat_id)
+            return False
+        now = self.clock.now()
+        with self.db.session() as session:
+            if done is not None:
+                Outbox(session).sent_one(done, now)
+            Leases(session).release(self._lease(chat_id), self.owner)
+            return bool(
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxRow)
+                    .where(
+                        OutboxRow.status == PENDING,
+                        OutboxRow.channel == self.channel,
+                        OutboxRow.chat_id == chat_id,
+                        or_(OutboxRow.not_before.is_(None), OutboxRow.not_before <= now),
+                    )
+                )
+            )
+
+    def recover(self) -> int:
+        """At start-up, as the only process (SQLite): every chat's leftovers coalesced.
+        Returns how many chats were resumed."""
+        now = self.clock.now()
+        resumed = 0
+        with self.db.session() as session:
+            outbox = Outbox(session)
+            chats = outbox.chats_with_pending(self.channel, now + timedelta(days=3650), 100_000)
+            for chat_id in chats:
+                if outbox.coalesce(self.channel, chat_id):
+                    ChannelChats(session).resumed(self.channel, chat_id, now)
+                    resumed += 1
+        return resumed
 
     def pending(self, chat_id: str) -> list[OutboxItem]:
         with self.db.session() as session:

@@ -175,6 +175,9 @@ class InboxRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Telegram: update_id
     payload: Mapped[str] = mapped_column(Text)  # JSON, as the platform sent it
     received_at: Mapped[datetime]
+    # The process that took it (its `process:` lease): another process adopts the events of
+    # one whose lease ran out (it died); None: anyone's.
+    owner: Mapped[str | None] = mapped_column(String(100))
 
 
 class OutboxRow(Base):
@@ -183,7 +186,9 @@ class OutboxRow(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sent', 'failed', 'blocked')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'sent', 'failed', 'blocked', 'superseded')", name="status"
+        ),
         Index("ix_outbox_pending", "status", "channel", "chat_id", "id"),
     )
 
@@ -195,6 +200,9 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A long reply goes out in several messages; a retry resumes after the parts sent.
     parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How often its delivery began (recorded before each send): after crashes an item begun
+    # twice counts as delivered, so that nothing reaches a chat more than twice.
+    started: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     not_before: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -214,6 +222,34 @@ class ChannelChatRow(Base):
     blocked_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # Set when what the chat was owed after a crash was coalesced into its current question:
+    # an answer repeating the previous one (`last_text`) is confirmed before it is stored.
+    resumed_at: Mapped[datetime | None]
+    last_text: Mapped[str | None] = mapped_column(Text)
+    last_text_at: Mapped[datetime | None]  # when the person sent it (the platform's time)
+    confirm_text: Mapped[str | None] = mapped_column(Text)  # a repeat waiting for 是 / 否
+
+
+class LeaseRow(Base):
+    """A named right held by one process until `expires_at` (renewed while it holds it):
+    delivering one chat's outbox, being the long-poller, refreshing the WeChat token, being
+    alive (`process:<owner>`). A dead process's leases run out and others take over."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]
+
+
+class SharedValueRow(Base):
+    """A value every process shares (the WeChat access token), with its expiry."""
+
+    __tablename__ = "shared_values"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
 
 
 # --- accounts, binding, submission, review --------------------------------------------------

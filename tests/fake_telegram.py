@@ -2052,11 +2052,12 @@ class FakeTelegram:
                     lambda: self._stop_event.is_set() or self._deliverable(),
                     timeout=0.5,
                 )
-                if self._stop_event.is_set() or not self._deliverable():
+                hook = self._webhook
+                if self._stop_event.is_set() or hook is None or not self._deliverable():
                     continue
                 queued = min(self._queue, key=lambda q: q.update_id)
-                url = str(self._webhook["url"])
-                secret = self._webhook.get("secret_token")
+                url = str(hook["url"])
+                secret = hook.get("secret_token")
                 update = copy.deepcopy(queued.update)
             error = self._post_update(url, secret, update)
             with self._cond:

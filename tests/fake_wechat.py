@@ -305,6 +305,11 @@ class FakeWeChat:
 
     # --- faults --------------------------------------------------------------------------------
 
+    def expire_token(self) -> None:
+        """The current access token stops working (40001 until the next `token` call)."""
+        with self._cond:
+            self._access_token = secrets.token_urlsafe(32)
+
     def fail_next(self, api: str, errcode: int, times: int = 1) -> None:
         """The next `times` calls of `api` ("custom", "template", "media") fail with errcode."""
         with self._cond:

@@ -102,8 +102,11 @@ class RecordingService(ChatService):
         *,
         event_id: str | None = None,
         queue: bool = False,
+        sent_at: datetime | None = None,
     ) -> Turn:
-        turn = super().handle(channel, chat_id, event, event_id=event_id, queue=queue)
+        turn = super().handle(
+            channel, chat_id, event, event_id=event_id, queue=queue, sent_at=sent_at
+        )
         self.handled.append(Handled(chat_id, event, event_id, turn))
         return turn
 

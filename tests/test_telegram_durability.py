@@ -47,6 +47,7 @@ from dialogs.form import build_form
 from dialogs.model import Key, Value
 from dialogs.replies import Event, Start, TextIn, reply_text
 from dialogs.state import ConvState, Mode
+from dialogs.texts_delivery import CONTINUATION
 from storage.db import Database
 from storage.enterprises import EnterpriseRepository
 from storage.invites import InviteRepository, new_code
@@ -260,6 +261,13 @@ def spawn(tmp_path: Path, database: Database) -> Iterator[Callable[[FakeTelegram
 # --- the users -----------------------------------------------------------------------------
 
 
+def shown(message: SentMessage) -> str:
+    """The message without the note a reply re-sent after the restart starts with (what a
+    chat was owed is its current question, said to be a continuation)."""
+    text = message.text or ""
+    return text.removeprefix(CONTINUATION + "\n")
+
+
 @dataclass(frozen=True)
 class Awaited:
     """What one update should be answered with: so many messages, and when known, the
@@ -302,7 +310,7 @@ class Crowd:
         seen: set[str] = set()
         kept = []
         for message in self.fake.messages_to(user.id):
-            text = message.text or ""
+            text = shown(message)
             if text in user.repeats and text in seen:
                 continue
             seen.add(text)
@@ -330,10 +338,10 @@ class Crowd:
                 group = messages[start : start + awaited.count]
                 if len(group) < awaited.count:
                     break
-                lines = tuple((m.text or "").splitlines()[0] for m in group)
+                lines = tuple(shown(m).splitlines()[0] for m in group)
                 assert not awaited.first_lines or lines == awaited.first_lines, (user.id, lines)
                 user.answered += 1
-                if any((m.text or "").startswith(SAVED) for m in group):
+                if any(shown(m).startswith(SAVED) for m in group):
                     self.acknowledged[user.id].append(user.answered)
 
     def ready(self) -> list[User]:

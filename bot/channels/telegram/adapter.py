@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from telegram import BotCommand, Message, Update
@@ -45,6 +47,7 @@ from dialogs.replies import Event, FileIn, Start, TextIn
 from reminders.runner import Report, Runner
 from reminders.wakeup import ReminderWakeup
 from storage.messaging import OutboxItem
+from storage.processes import Presence
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,11 @@ TOO_LARGE = "文件超过 20 MB，Telegram 机器人无法接收。请压缩后�
 UNREADABLE = "文件没能下载下来，请重新发送一次。"
 # How long stop() waits for deliveries in progress.
 _STOP_GRACE = 5.0
+POLLER_TAKEN = (
+    "another `nianjian run` is already long-polling Telegram with this database: Telegram "
+    "serves updates to one poller only. Run further processes as webhook workers "
+    "(TELEGRAM_WEBHOOK_URL, docs/operator/scaling.md) or stop the other poller."
+)
 FAILED = "抱歉，刚才的消息没有处理成功（已填内容不受影响），请再发送一次。"
 
 COMMANDS = (
@@ -120,6 +128,7 @@ class TelegramChannel:
         album_wait: float = 1.0,
         sweep_interval: float = 5.0,
         reminders: Runner | None = None,
+        presence: Presence | None = None,
     ) -> None:
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
@@ -131,10 +140,19 @@ class TelegramChannel:
         # Wakes the reminder runner (periodically and at exact due times); None: no reminders.
         self.reminders = ReminderWakeup(reminders, self._reminders_queued) if reminders else None
         self.locks = ChatLocks()
+        # The processes on this database (storage/processes.py); None: this one alone.
+        self.presence = presence
+        owner = presence.name if presence is not None else None
+        alive = presence.alive if presence is not None else None
         self.inbox = DurableQueue(
-            service.db, service.clock, polling=not settings.telegram_webhook_url
+            service.db,
+            service.clock,
+            polling=not settings.telegram_webhook_url,
+            owner=owner,
+            alive=alive,
         )
         self._inline = service.db.dialect == "sqlite"
+        self._started = time.time()
         self._albums: dict[tuple[str, str], _Album] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: set[asyncio.Task[Any]] = set()
@@ -149,6 +167,8 @@ class TelegramChannel:
             rate=settings.telegram_rate,
             per_chat_burst=settings.telegram_chat_burst,
             in_flight=settings.telegram_max_in_flight,
+            owner=owner or "",
+            alive=alive,
         )
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -184,9 +204,16 @@ class TelegramChannel:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._started = time.time()
+        if self.presence is not None and not self.settings.telegram_webhook_url:
+            # Telegram serves getUpdates to one poller: two would take each other's updates
+            # (and get 409 Conflict). Webhook workers may be any number.
+            self.presence.take_role("telegram:poller", POLLER_TAKEN)
         await self.app.initialize()
         await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
         await self.app.start()
+        # What chats were owed when the previous process died: their current questions.
+        await self.sender.recover()
         # Updates a previous process took from Telegram but did not finish: first.
         await self.inbox.replay(self.app.bot)
         self._watched["telegram_inbox"] = self._spawn(self.inbox.run_forgetter(), loop=True)
@@ -218,6 +245,9 @@ class TelegramChannel:
         # Replies committed before a restart (or during an outage) go out now.
         sweeper = self._spawn(self.sender.run_sweeper(self.sweep_interval), loop=True)
         self._watched["telegram_sender"] = sweeper
+        if self.presence is not None and self.presence.shared:
+            # Updates another process stored and died with: adopted and handled here.
+            self._spawn(self._adopt(), loop=True)
         if self.reminders is not None:
             # Its first run is now: what fell due while the bot was down goes out once.
             self.reminders.start()
@@ -275,6 +305,14 @@ class TelegramChannel:
         assert token is not None
         return hashlib.sha256(b"webhook:" + token.get_secret_value().encode()).hexdigest()[:48]
 
+    async def _adopt(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.inbox.replay(self.app.bot)
+            except Exception:  # must outlive any single failure, like the sweeper
+                log.exception("telegram: adopting updates failed")
+
     async def _reminders_queued(self, report: Report) -> None:
         """Reminders just went into the outbox: deliver them now rather than at the next
         sweep, a broadcast included (sweeps back to back, through the sender's rate limits)."""
@@ -304,7 +342,15 @@ class TelegramChannel:
         command, _, payload = text.partition(" ")
         is_start = command.split("@")[0] == "/start"
         event: Event = Start(payload.strip()) if is_start else TextIn(text)
-        await self._step(str(message.chat_id), event, update.update_id)
+        chat_id = str(message.chat_id)
+        turn = await self._handle(chat_id, event, str(update.update_id), sent_at=message.date)
+        await self._deliver(turn, chat_id)
+        replayed = update.update_id in self.inbox.replayed
+        if replayed or message.date.timestamp() < self._started:
+            # Sent before this process started: its sender saw no answer for a while and may
+            # send it again, a repeat to confirm before it lands in the next question.
+            self.inbox.replayed.discard(update.update_id)
+            await asyncio.to_thread(self.service.resumed, CHANNEL, chat_id)
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -327,7 +373,8 @@ class TelegramChannel:
         if turn.stale:
             await self._stale(query, message, chat_id)
             return
-        await self.sender.call(chat_id, query.answer)
+        # Cosmetic: a press Telegram delivers again after a restart is too old to answer.
+        await self._quietly(chat_id, query.answer)
         label = label_of(message.reply_markup if message else None, query.data)
         if message is not None and message.text and label:
             text = f"{message.text}\n\n{PRESSED.format(label=label)}"
@@ -342,7 +389,7 @@ class TelegramChannel:
             await self._stale(query, message, chat_id)
             return
         markup = keyboard(live[1], seq, int(token[1:]))
-        await self.sender.call(chat_id, query.answer)
+        await self._quietly(chat_id, query.answer)
         await self._quietly(chat_id, lambda: message.edit_reply_markup(reply_markup=markup))
 
     async def _stale(self, query: Any, message: Message | None, chat_id: str) -> None:
@@ -366,6 +413,9 @@ class TelegramChannel:
         album = self._albums.setdefault(key, _Album())
         album.messages.append(message)
         album.update_ids.append(update_id)
+        # Durable from its first photo: the photos stay in the inbox until the album is
+        # stored, so a crash meanwhile stores it after the restart.
+        self.inbox.hold(update_id)
         if album.flush is not None:
             album.flush.cancel()
         loop = asyncio.get_running_loop()
@@ -378,7 +428,14 @@ class TelegramChannel:
         chat_id, group = key
         async with self.locks.hold(chat_id):
             messages = sorted(album.messages, key=lambda m: m.message_id)
-            await self._files(chat_id, messages, f"album:{group}")
+            try:
+                await self._files(chat_id, messages, f"album:{group}")
+            except Exception:
+                # Left in the inbox: the next start stores the album.
+                log.exception("telegram album %s of %s failed", group, chat_id)
+                await self._quietly(chat_id, lambda: self.app.bot.send_message(chat_id, FAILED))
+                return
+        self.inbox.release(album.update_ids)
 
     async def _files(self, chat_id: str, messages: Sequence[Message], event_id: str) -> None:
         incoming: list[Incoming] = []
@@ -416,16 +473,24 @@ class TelegramChannel:
         turn = await self._handle(chat_id, event, str(update_id))
         await self._deliver(turn, chat_id)
 
-    async def _handle(self, chat_id: str, event: Event | Press, event_id: str) -> Turn:
+    async def _handle(
+        self,
+        chat_id: str,
+        event: Event | Press,
+        event_id: str,
+        *,
+        sent_at: datetime | None = None,
+    ) -> Turn:
         """One message through the service. On SQLite it runs right here on the event loop:
         about a millisecond of CPU, where handing it to a worker thread and back cost more
         than the work itself (GIL hand-offs; bench/README.md). Over a network database it
         runs in a thread, so that waiting for the server never blocks other chats."""
-        if self._inline:
-            return self.service.handle(CHANNEL, chat_id, event, event_id=event_id, queue=True)
-        return await asyncio.to_thread(
+        handle = partial(
             self.service.handle, CHANNEL, chat_id, event, event_id=event_id, queue=True
         )
+        if self._inline:
+            return handle(sent_at=sent_at)
+        return await asyncio.to_thread(handle, sent_at=sent_at)
 
     async def _deliver(self, turn: Turn, chat_id: str) -> None:
         """Sends what the event queued: this chat's replies now; messages for other chats (a

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Bot, Update
@@ -42,9 +43,21 @@ BUSY_PAUSE = 0.03
 
 
 class DurableQueue(asyncio.Queue[object]):
-    def __init__(self, db: Database, clock: Clock, *, polling: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        polling: bool,
+        owner: str | None = None,
+        alive: Callable[[], set[str]] | None = None,
+    ) -> None:
         super().__init__()
         self._db = db
+        # This process's name among those on the database (storage/processes.py): the
+        # events it stores are its own until it dies, then another process adopts them.
+        self._owner = owner
+        self._alive = alive or (lambda: {owner} if owner else set())
         self._clock = clock
         self._polling = polling
         # SQLite: a few dozen microseconds, done right here; over a network, in a thread.
@@ -52,6 +65,11 @@ class DurableQueue(asyncio.Queue[object]):
         self._received: list[tuple[int, str]] = []
         self._as_sent: set[int] = set()  # update_ids kept as Telegram sent them
         self._handled: list[int] = []
+        # Updates kept in the inbox after their handler returned (the photos of an album
+        # until the album is stored): a crash before that handles them again.
+        self._held: set[int] = set()
+        # Updates of a process that stopped, handled by this one (see TelegramChannel).
+        self.replayed: set[int] = set()
 
     def received(self, results: list[dict[str, Any]]) -> None:
         """The updates of a getUpdates answer, as Telegram sent them (cheaper to keep than
@@ -93,27 +111,41 @@ class DurableQueue(asyncio.Queue[object]):
         with self._db.session() as session:
             inbox = Inbox(session)
             for update_id, payload in received:
-                inbox.receive(CHANNEL, update_id, payload, now)
+                inbox.receive(CHANNEL, update_id, payload, now, self._owner)
 
     async def replay(self, bot: Bot) -> int:
-        """Queues the updates a previous process stored but did not finish handling."""
-        waiting = await asyncio.to_thread(self._waiting)
-        for _update_id, payload in waiting:
+        """Queues the updates a previous process (this one's predecessor, or another one on
+        the database that died) stored but did not finish handling."""
+        waiting = await asyncio.to_thread(self._orphaned)
+        for update_id, payload in waiting:
+            self.replayed.add(update_id)
             update = Update.de_json(json.loads(payload), bot)
             if update is not None:
                 await super().put(update)
         if waiting:
-            log.info("telegram: %d stored updates handled again after a restart", len(waiting))
+            log.info("telegram: %d stored updates of a stopped process handled", len(waiting))
         return len(waiting)
 
-    def _waiting(self) -> list[tuple[int, str]]:
+    def _orphaned(self) -> list[tuple[int, str]]:
+        alive = self._alive()
         with self._db.session() as session:
-            return Inbox(session).waiting(CHANNEL)
+            if self._owner is None:
+                return Inbox(session).waiting(CHANNEL)
+            return Inbox(session).adopt(CHANNEL, self._owner, alive)
 
     def handled(self, update: Any) -> None:
         """The update went through its handler (or failed there and the user was told)."""
-        if isinstance(update, Update):
+        if isinstance(update, Update) and update.update_id not in self._held:
             self._handled.append(update.update_id)
+
+    def hold(self, update_id: int) -> None:
+        """Keeps the update in the inbox when its handler returns, until `release`."""
+        self._held.add(update_id)
+
+    def release(self, update_ids: list[int]) -> None:
+        """Held updates are done with: they leave the inbox with the next batch."""
+        self._held.difference_update(update_ids)
+        self._handled.extend(update_ids)
 
     async def run_forgetter(self, interval: float = _FORGET_INTERVAL) -> None:
         try:

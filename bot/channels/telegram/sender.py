@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
@@ -24,8 +25,9 @@ from bot.channels.locks import ChatLocks
 from bot.channels.telegram.render import FILE_HINT, keyboard, split_text
 from bot.clock import Clock
 from bot.privacy import redact
+from dialogs.texts_delivery import CONTINUATION
 from storage.db import Database
-from storage.messaging import Deliveries, OutboxItem
+from storage.messaging import CONTINUED, Deliveries, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,6 @@ T = TypeVar("T")
 _NETWORK_ATTEMPTS = 5
 _RETRY_AFTER_CAP = 60.0
 _SWEEP_BACKOFF = timedelta(seconds=30)
-# Delivered items are marked in the database in batches, this often: one transaction for many
-# messages. A crash loses at most this much of marks, and those messages go out again.
-_MARK_INTERVAL = 0.05
-# Ids this process sent lately, so that a read of the outbox racing the batch mark does not
-# send them twice.
 _REMEMBERED = 100_000
 
 
@@ -57,6 +54,8 @@ class Delivery:
         payload = item.payload
         self.kind: str = payload["type"]
         text = payload.get("text", "")
+        if payload.get(CONTINUED):
+            text = f"{CONTINUATION}\n{text}"
         if self.kind == "file_request":
             text = f"{text}\n\n{FILE_HINT}"
         self.parts = split_text(text) if self.kind != "document" else [payload.get("caption", "")]
@@ -74,11 +73,14 @@ class TelegramSender:
         rate: float = 30.0,
         per_chat_burst: int = 3,
         in_flight: int = 4,
+        owner: str = "",
+        alive: Callable[[], set[str]] | None = None,
     ) -> None:
         self.bot = bot
         self.db = db
         self.clock = clock
-        self.records = Deliveries(db, clock, CHANNEL)
+        self.records = Deliveries(db, clock, CHANNEL, owner=owner, alive=alive)
+        self._inline = db.dialect == "sqlite"
         self._global = AsyncLimiter(rate, 1.0)
         # Requests in flight at once. httpcore's pool walks every waiting request and every
         # connection for each request it starts: with ~200 chats replying at once that walk
@@ -88,9 +90,8 @@ class TelegramSender:
         self._chat_limits: dict[str, AsyncLimiter] = {}
         self._locks = ChatLocks()
         self.sent = 0
+        # Ids this process sent lately: an outbox read racing a mark never sends them twice.
         self._recent: OrderedDict[int, None] = OrderedDict()
-        self._unmarked: list[int] = []
-        self._marker: asyncio.Task[None] | None = None
         # Chats whose outbox may hold older undelivered items: read before sending new ones.
         self._backlog: set[str] = set()
 
@@ -99,24 +100,62 @@ class TelegramSender:
     async def deliver(self, chat_id: str, items: Sequence[OutboxItem] | None = None) -> int:
         """Sends this chat's pending items, oldest first; stops at the first item that cannot
         go now, so a chat's messages never overtake each other. `items`: what an event just
-        queued for the chat, sent without reading the outbox back unless older items may be
-        waiting there. Returns how many items went out."""
+        queued for the chat, sent without reading the outbox back when this is the only
+        process and no older items may be waiting. With several processes on the database
+        the chat's lease decides who delivers it (`Deliveries.claim`): the holder sends
+        everything pending, also what other processes queued meanwhile. Returns how many
+        items went out."""
         async with self._locks.hold(chat_id):
-            if items is None or chat_id in self._backlog:
-                self._backlog.discard(chat_id)
-                items = await asyncio.to_thread(self.records.pending, chat_id)
-            delivered: list[int] = []
+            total = 0
+            while True:
+                begun = False
+                if self.records.shared or items is None or chat_id in self._backlog:
+                    self._backlog.discard(chat_id)
+                    claimed = await self._db(partial(self.records.claim, chat_id, begin=True))
+                    begun = True
+                else:
+                    claimed = list(items)
+                if claimed is None:
+                    return total  # another process delivers this chat right now
+                done: list[int] = []
+                try:
+                    total += await self._send_all(chat_id, claimed, begun, done)
+                finally:
+                    last = done[0] if done else None
+                    finish = partial(self.records.finish, chat_id, last)
+                    more = await asyncio.shield(self._db(finish))
+                if not more or chat_id in self._backlog:
+                    return total
+                items = None
+
+    async def _send_all(
+        self, chat_id: str, items: Sequence[OutboxItem], begun: bool, done: list[int]
+    ) -> int:
+        """Each item recorded as begun before it is sent and as sent before the next one is
+        begun: a crash re-sends at most the one in flight (and never a third time). `begun`:
+        the first item's beginning is recorded already (`Deliveries.claim`); `done` gets
+        the last item sent, for `Deliveries.finish` to record."""
+        sent = 0
+        previous: int | None = None
+        for index, item in enumerate(items):
+            if item.id in self._recent:
+                continue
+            if previous is not None or not (begun and index == 0):
+                await self._db(partial(self.records.progress, previous, item.id, chat_id))
+            previous = None
             try:
-                for item in items:
-                    if item.id not in self._recent:
-                        await self._send_item(Delivery(item), delivered)
+                delivered = await self._send_item(Delivery(item))
             except Deferred as error:
                 self._backlog.add(chat_id)
                 log.warning("telegram delivery to %s deferred: %s", chat_id, error)
-            finally:
-                if delivered:
-                    await self._mark(delivered)
-            return len(delivered)
+                break
+            if delivered:
+                previous = item.id
+                sent += 1
+                self._remember(item.id)
+        if previous is not None:
+            done.append(previous)
+        return sent
 
     async def sweep(self) -> int:
         """Delivers every chat with pending replies (after a restart, after an outage);
@@ -126,34 +165,34 @@ class TelegramSender:
         sent = await asyncio.gather(*(self.deliver(chat_id) for chat_id in chats))
         return sum(sent)
 
-    async def run_marker(self, interval: float = _MARK_INTERVAL) -> None:
-        """Marks delivered items in batches (one transaction each) while it runs."""
-        self._marker = asyncio.current_task()
-        try:
-            while True:
-                await asyncio.sleep(interval)
-                await self.flush_marks()
-        finally:
-            self._marker = None
-            await asyncio.shield(self.flush_marks())
+    async def recover(self) -> int:
+        """At start-up as the only process (SQLite): what chats were owed when the previous
+        process died is coalesced into their current questions (`Outbox.coalesce`). With
+        several processes the chat's lease does this when it is taken from a dead one."""
+        if self.records.shared:
+            return 0
+        resumed = await asyncio.to_thread(self.records.recover)
+        if resumed:
+            log.info("telegram: %d chats resumed at their current question", resumed)
+        return resumed
+
+    async def run_marker(self, interval: float = 0.05) -> None:
+        """Kept for callers of the batching days: items are now marked one by one."""
+        await asyncio.Event().wait()
 
     async def flush_marks(self) -> None:
-        ids, self._unmarked = self._unmarked, []
-        if ids:
-            try:
-                await asyncio.to_thread(self.records.delivered, ids)
-            except Exception:
-                self._unmarked[:0] = ids  # the next flush tries again
-                raise
+        return None
 
-    async def _mark(self, ids: list[int]) -> None:
-        for item_id in ids:
-            self._recent[item_id] = None
+    def _remember(self, item_id: int) -> None:
+        self._recent[item_id] = None
         while len(self._recent) > _REMEMBERED:
             self._recent.popitem(last=False)
-        self._unmarked.extend(ids)
-        if self._marker is None:
-            await self.flush_marks()  # no batching task (tests driving the sender directly)
+
+    async def _db(self, function: Callable[[], T]) -> T:
+        """SQLite in place (its writes take microseconds); a server in a thread."""
+        if self._inline:
+            return function()
+        return await asyncio.to_thread(function)
 
     async def run_sweeper(self, interval: float) -> None:
         while True:
@@ -189,7 +228,7 @@ class TelegramSender:
 
     # --- one item ------------------------------------------------------------------------------
 
-    async def _send_item(self, delivery: Delivery, delivered: list[int]) -> None:
+    async def _send_item(self, delivery: Delivery) -> bool:
         item = delivery.item
         chat_id = item.chat_id
         try:
@@ -205,12 +244,12 @@ class TelegramSender:
             # Telegram refused this message for good; record why, go on with the next.
             log.error("telegram refused outbox item %s: %s", item.id, redact(str(error)))
             await asyncio.to_thread(self.records.failed, item.id, redact(str(error)))
-            return
+            return False
         except Deferred as error:
             await asyncio.to_thread(self.records.retry_later, item.id, str(error), _SWEEP_BACKOFF)
             raise
-        delivered.append(item.id)
         self.sent += 1
+        return True
 
     async def _send_part(self, delivery: Delivery, index: int, last: bool) -> Message:
         chat_id = delivery.item.chat_id

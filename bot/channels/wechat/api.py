@@ -1,9 +1,9 @@
 """The WeChat API calls the channel makes, through wechatpy's WeChatClient (synchronous: call
 them in threads), with every failure sorted into what the sender should do about it.
 
-The access token lives in wechatpy's in-memory session storage: one process fetches its own
-and refreshes it when WeChat says it expired. Run one `nianjian run` per Official Account, or
-every process invalidates the others' tokens.
+The access token lives in the database (`token_store.DatabaseStorage`, wechatpy's session
+storage), shared by every `nianjian run` on it and refreshed by one of them at a time; without
+a database (tests of the API alone) in wechatpy's memory.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from bot.channels.wechat.token_store import DatabaseStorage, refresh_once
 from bot.privacy import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -65,24 +66,50 @@ class _Client(WeChatClient):  # type: ignore[misc]
     """WeChatClient with the token endpoint on the configured base URL as well (wechatpy
     points every other call at API_BASE_URL, but fetches the token from a fixed address)."""
 
-    def __init__(self, app_id: str, secret: str, base_url: str, timeout: float) -> None:
-        super().__init__(app_id, secret, timeout=timeout)
+    def __init__(
+        self,
+        app_id: str,
+        secret: str,
+        base_url: str,
+        timeout: float,
+        storage: DatabaseStorage | None = None,
+    ) -> None:
+        super().__init__(app_id, secret, timeout=timeout, session=storage)
         self._http = _Session(timeout)
+        self._shared = storage
         self.API_BASE_URL = base_url if base_url.endswith("/") else base_url + "/"
 
     def fetch_access_token(self) -> Any:
-        return self._fetch_access_token(
-            url=self.API_BASE_URL + "token",
-            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
-        )
+        def fetch() -> Any:
+            return self._fetch_access_token(
+                url=self.API_BASE_URL + "token",
+                params={
+                    "grant_type": "client_credential",
+                    "appid": self.appid,
+                    "secret": self.secret,
+                },
+            )
+
+        if self._shared is None:
+            return fetch()
+        result = refresh_once(self._shared, self.access_token_key, fetch)
+        if "expires_in" not in result:
+            # Another process's token: its expiry is the database's business.
+            self.expires_at = None
+        return result
 
 
 class WeChatApi:
     def __init__(
-        self, app_id: str, secret: str, base_url: str = DEFAULT_BASE_URL, timeout: float = TIMEOUT
+        self,
+        app_id: str,
+        secret: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = TIMEOUT,
+        storage: DatabaseStorage | None = None,
     ) -> None:
         register_secret(secret)
-        self.client = _Client(app_id, secret, base_url, timeout)
+        self.client = _Client(app_id, secret, base_url, timeout, storage)
 
     def download_media(self, media_id: str) -> bytes:
         """A temporary media file (an image the user sent), as bytes."""

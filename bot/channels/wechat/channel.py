@@ -33,6 +33,7 @@ from bot.channels.wechat.delivery import CHANNEL, TemplateConfig, WeChatSender
 from bot.channels.wechat.guard import CallbackGuard, mode_problem, plain_mode_warning
 from bot.channels.wechat.links import LinkSigner, derive_secret
 from bot.channels.wechat.render import Lifetimes, Renderer, menu_press
+from bot.channels.wechat.token_store import DatabaseStorage
 from bot.privacy import register_secret
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
@@ -41,6 +42,7 @@ from dialogs.replies import Event, FileIn, Start, Text, TextIn, to_payload
 from reminders.runner import Report, Runner
 from reminders.wakeup import ReminderWakeup
 from storage.messaging import Outbox
+from storage.processes import Presence
 
 if TYPE_CHECKING:
     from bot.channels.wechat.server import Parsed
@@ -76,6 +78,7 @@ class WeChatChannel:
         api: WeChatApi | None = None,
         sweep_interval: float = 5.0,
         reminders: Runner | None = None,
+        presence: Presence | None = None,
     ) -> None:
         app_id, secret, token = (
             settings.wechat_app_id,
@@ -89,6 +92,7 @@ class WeChatChannel:
             raise ValueError(problem)
         self.service = service
         self.settings = settings
+        self.presence = presence  # the processes on the database (storage/processes.py)
         self.app_id = app_id
         self.token = token.get_secret_value()
         register_secret(*settings.secret_values())
@@ -102,7 +106,12 @@ class WeChatChannel:
         self.budget = settings.wechat_reply_budget
         self.sweep_interval = sweep_interval
         self.path = "/" + settings.wechat_path.strip("/")
-        self.api = api or WeChatApi(app_id, secret.get_secret_value(), settings.wechat_api_base_url)
+        self.api = api or WeChatApi(
+            app_id,
+            secret.get_secret_value(),
+            settings.wechat_api_base_url,
+            storage=DatabaseStorage(service.db, service.clock),
+        )
         link_secret = settings.wechat_link_secret
         self.links = LinkSigner(
             link_secret.get_secret_value().encode()
@@ -121,7 +130,15 @@ class WeChatChannel:
             settings.wechat_template_fields,
             settings.wechat_template_text_chars,
         )
-        self.sender = WeChatSender(self.api, service.db, service.clock, self.renderer, template)
+        self.sender = WeChatSender(
+            self.api,
+            service.db,
+            service.clock,
+            self.renderer,
+            template,
+            owner=presence.name if presence is not None else "",
+            alive=presence.alive if presence is not None else None,
+        )
         # Wakes the reminder runner when this process hosts it (not when Telegram does).
         self.reminders = ReminderWakeup(reminders, self._reminders_queued) if reminders else None
         self.locks = ChatLocks()
@@ -152,6 +169,7 @@ class WeChatChannel:
         self.port = web.port
         self.links.base_url = self._base_url(self.port)
         # Replies committed before a restart (or during an outage), reminders: out they go.
+        await self.sender.recover()  # what chats were owed when the last process died
         self._sweeper = self.spawn(self.sender.run_sweeper(self.sweep_interval))
         if self.reminders is not None:
             self.reminders.start()  # its first run is now: what fell due while down goes out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.channels.locks import ChatLocks
@@ -24,9 +24,17 @@ from bot.channels.wechat.api import ApiError, Failure, WeChatApi
 from bot.channels.wechat.render import Rendered, Renderer, summary_line
 from bot.clock import Clock
 from bot.privacy import redact
+from dialogs.texts_delivery import CONTINUATION
 from dialogs.workdays import SHANGHAI
 from storage.db import Database
-from storage.messaging import ChannelChats, ChatInfo, Deliveries, Outbox, OutboxItem
+from storage.messaging import (
+    CONTINUED,
+    ChannelChats,
+    ChatInfo,
+    Deliveries,
+    Outbox,
+    OutboxItem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,14 @@ class TemplateConfig:
         return cls(template_id or None, tuple(fields), text_chars)
 
 
+def _shown(item: OutboxItem) -> OutboxItem:
+    """A reply re-sent after a crash as the chat's current question says so first."""
+    if not item.payload.get(CONTINUED) or "text" not in item.payload:
+        return item
+    payload = {**item.payload, "text": f"{CONTINUATION}\n{item.payload['text']}"}
+    return replace(item, payload=payload)
+
+
 class _Stop(Exception):
     """This chat's remaining items must wait (their order is kept)."""
 
@@ -77,11 +93,14 @@ class WeChatSender:
         template: TemplateConfig,
         *,
         concurrency: int = 8,
+        owner: str = "",
+        alive: Callable[[], set[str]] | None = None,
     ) -> None:
         self.api = api
         self.db = db
         self.clock = clock
-        self.records = Deliveries(db, clock, CHANNEL)
+        # With several processes on the database the chat's lease says who delivers it.
+        self.records = Deliveries(db, clock, CHANNEL, owner=owner, alive=alive)
         self.renderer = renderer
         self.template = template
         # Held while a chat's items are sent, and by the channel while it gives a passive reply.
@@ -95,13 +114,31 @@ class WeChatSender:
         """Sends everything pending for this chat, oldest first; stops at the first item that
         cannot go now, so a chat's messages never overtake each other."""
         async with self.locks.hold(chat_id):
-            items, info = await asyncio.to_thread(self._pending, chat_id)
-            in_window = self._in_window(info)
-            for item in items:
+            while True:
+                claimed = await asyncio.to_thread(self._claim, chat_id)
+                if claimed is None:
+                    return  # another process delivers this chat right now
+                items, info = claimed
+                in_window = self._in_window(info)
+                stopped = False
                 try:
-                    in_window = await self._send_item(item, in_window)
+                    for item in items:
+                        # Recorded before the send: a crash re-sends it at most once more.
+                        await asyncio.to_thread(self.records.progress, None, item.id, chat_id)
+                        in_window = await self._send_item(_shown(item), in_window)
                 except _Stop:
+                    stopped = True
+                finally:
+                    more = await asyncio.to_thread(self.records.finish, chat_id)
+                if stopped or not more:
                     return
+
+    async def recover(self) -> int:
+        """At start-up as the only process (SQLite): what chats were owed when the previous
+        process died is coalesced into their current questions (`Outbox.coalesce`)."""
+        if self.records.shared:
+            return 0
+        return await asyncio.to_thread(self.records.recover)
 
     async def sweep(self) -> int:
         """Delivers every chat with items due (after a restart, an outage, a reminder run)."""
@@ -120,8 +157,13 @@ class WeChatSender:
     # --- for the passive reply (run in threads, under `locks.hold(chat_id)`) --------------------
 
     def first_pending(self, chat_id: str) -> OutboxItem | None:
-        with self.db.session() as session:
-            items = Outbox(session).pending(CHANNEL, chat_id)
+        """The chat's oldest pending item; None when there is none or another process is
+        delivering the chat (its lease, kept until the `deliver` that follows)."""
+        if self.records.shared:
+            items = self.records.claim(chat_id)
+        else:
+            with self.db.session() as session:
+                items = Outbox(session).pending(CHANNEL, chat_id)
         return items[0] if items else None
 
     def answered_passively(self, item: OutboxItem, parts_sent: int, parts: int) -> None:
@@ -207,11 +249,12 @@ class WeChatSender:
 
     # --- database (run in threads) -------------------------------------------------------------
 
-    def _pending(self, chat_id: str) -> tuple[list[OutboxItem], ChatInfo | None]:
+    def _claim(self, chat_id: str) -> tuple[list[OutboxItem], ChatInfo | None] | None:
+        items = self.records.claim(chat_id)
+        if items is None:
+            return None
         with self.db.session() as session:
-            return Outbox(session).pending(CHANNEL, chat_id), ChannelChats(session).get(
-                CHANNEL, chat_id
-            )
+            return items, ChannelChats(session).get(CHANNEL, chat_id)
 
     def _blocked(self, chat_id: str, error: str) -> None:
         log.info("wechat user %s unfollowed the account", chat_id)
