@@ -74,7 +74,7 @@ def test_normalize_url() -> None:
     assert normalize_url("sqlite:///data/nj.db") == "sqlite:///data/nj.db"
 
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 def test_migrations_match_models_and_go_down_and_up(db_url: str) -> None:

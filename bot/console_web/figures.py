@@ -1,0 +1,195 @@
+"""What the console's lists and dashboard show, read from the database on the caller's session.
+
+Counting is done by the database (a few GROUP BY queries); only what is shown per row (one
+page of a list) is worked out in Python.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from statistics import median
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session
+
+from dialogs.workdays import SHANGHAI, add_working_days
+from storage.accounts import ACTIVE
+from storage.models import (
+    AnswerRow,
+    ChannelChatRow,
+    EnterpriseRow,
+    FilingRow,
+    MemberRow,
+    OutboxRow,
+    ReminderRow,
+    RenewalRow,
+    TransitionRow,
+)
+
+DECIDED = ("submitted", "rejected", "approved", "complete")
+BUCKET_ORDER = ("unbound", "not_started", "draft", "submitted", "rejected", "approved", "complete")
+
+
+def bucket_of(status: str | None, bound: bool, typed: int) -> str:
+    """Where an enterprise stands: its filing's status once submitted, otherwise whether
+    anyone is bound and has typed anything."""
+    if status in DECIDED:
+        return str(status)
+    if not bound:
+        return "unbound"
+    return "draft" if typed else "not_started"
+
+
+def overdue(submitted_at: datetime, now: datetime) -> bool:
+    """Waiting longer than one working day (the review target), as the reminders count it."""
+    due = add_working_days(submitted_at.astimezone(SHANGHAI).date(), 1)
+    return now > datetime.combine(due, time(23, 59, 59), SHANGHAI)
+
+
+def working_days_waited(submitted_at: datetime, now: datetime) -> int:
+    day, today, count = submitted_at.astimezone(SHANGHAI).date(), now.astimezone(SHANGHAI).date(), 0
+    while add_working_days(day, 1) <= today and count < 60:
+        day, count = add_working_days(day, 1), count + 1
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRow:
+    enterprise_id: int
+    name: str
+    credit_code: str
+    grade: str
+    filing_id: int | None
+    status: str | None
+    version: int
+    bucket: str
+    typed: int
+
+
+def roster(session: Session, year: int) -> list[RosterRow]:
+    """Every active enterprise with its filing of `year` and where it stands."""
+    bound = exists().where(MemberRow.enterprise_id == EnterpriseRow.id)
+    typed = (
+        select(AnswerRow.filing_id, func.count().label("n"))
+        .where(AnswerRow.source == "user")
+        .group_by(AnswerRow.filing_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            EnterpriseRow.id,
+            EnterpriseRow.name,
+            EnterpriseRow.credit_code,
+            EnterpriseRow.grade,
+            FilingRow.id,
+            FilingRow.status,
+            FilingRow.version,
+            bound,
+            func.coalesce(typed.c.n, 0),
+        )
+        .select_from(EnterpriseRow)
+        .outerjoin(
+            FilingRow, and_(FilingRow.enterprise_id == EnterpriseRow.id, FilingRow.year == year)
+        )
+        .outerjoin(typed, typed.c.filing_id == FilingRow.id)
+        .where(EnterpriseRow.status == ACTIVE)
+        .order_by(EnterpriseRow.name, EnterpriseRow.id)
+    )
+    return [
+        RosterRow(e, n, c, g, f, s, v or 0, bucket_of(s, bool(b), int(t)), int(t))
+        for e, n, c, g, f, s, v, b, t in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    day: date
+    submitted: int
+    approved: int
+    rejected: int
+
+
+@dataclass
+class Dashboard:
+    year: int
+    buckets: Counter[str]
+    draft_typed: list[int]  # answers typed per draft filing
+    days: list[Day]
+    waiting: Counter[str]  # today | overdue
+    decided_hours: list[float]
+    stamped_missing: int
+    renewals: int
+    filed: int
+    reminders: Counter[str]
+    failed_messages: int
+    unreachable: int
+    grades: dict[str, Counter[str]] = field(default_factory=dict)
+
+
+def dashboard(session: Session, year: int, now: datetime, days: int = 30) -> Dashboard:
+    rows = roster(session, year)
+    buckets = Counter(r.bucket for r in rows)
+    moves = session.execute(
+        select(TransitionRow.filing_id, TransitionRow.to_status, TransitionRow.at)
+        .join(FilingRow, FilingRow.id == TransitionRow.filing_id)
+        .where(FilingRow.year == year, TransitionRow.to_status.in_(DECIDED[:3]))
+        .order_by(TransitionRow.at, TransitionRow.id)
+    ).all()
+    today = now.astimezone(SHANGHAI).date()
+    first = today - timedelta(days=days - 1)
+    per_day: dict[date, Counter[str]] = {first + timedelta(d): Counter() for d in range(days)}
+    submitted_at: dict[int, datetime] = {}
+    decided_hours: list[float] = []
+    for filing_id, to_status, at in moves:
+        day = at.astimezone(SHANGHAI).date()
+        if day in per_day:
+            per_day[day][to_status] += 1
+        if to_status == "submitted":
+            submitted_at[filing_id] = at
+        elif filing_id in submitted_at:
+            decided_hours.append((at - submitted_at.pop(filing_id)).total_seconds() / 3600)
+    waiting: Counter[str] = Counter(
+        "overdue" if overdue(at, now) else "today" for at in submitted_at.values()
+    )
+    filed = sum(buckets[b] for b in ("approved", "complete"))
+    renewals = session.scalar(
+        select(func.count()).select_from(RenewalRow).where(RenewalRow.year == year)
+    )
+    reminders = Counter(
+        dict(
+            session.execute(
+                select(ReminderRow.status, func.count())
+                .where(ReminderRow.year == year)
+                .group_by(ReminderRow.status)
+            ).all()
+        )
+    )
+    failed = session.scalar(
+        select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "failed")
+    )
+    unreachable = session.scalar(
+        select(func.count())
+        .select_from(ChannelChatRow)
+        .where(ChannelChatRow.blocked_at.is_not(None))
+    )
+    return Dashboard(
+        year=year,
+        buckets=buckets,
+        draft_typed=[r.typed for r in rows if r.bucket == "draft"],
+        days=[Day(d, c["submitted"], c["approved"], c["rejected"]) for d, c in per_day.items()],
+        waiting=waiting,
+        decided_hours=decided_hours,
+        stamped_missing=buckets["approved"],
+        renewals=int(renewals or 0),
+        filed=filed,
+        reminders=reminders,
+        failed_messages=int(failed or 0),
+        unreachable=int(unreachable or 0),
+    )
+
+
+def median_or_none(values: Sequence[float]) -> float | None:
+    return median(values) if values else None
