@@ -16,8 +16,7 @@ from bot import reminder_admin
 from bot.admin import import_roster, issue_invite
 from bot.app import App, bootstrap, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
-from bot.console_web import Console
-from bot.console_web import routes as console_routes
+from bot.console_web import add_console, console_started
 from bot.export import form_for, run_export
 from bot.preview import write_preview
 from bot.privacy import install_log_masking
@@ -88,16 +87,13 @@ async def _serve(app: App, settings: Settings) -> None:
         web.add(wechat.routes())
         channels.append(wechat)
     # The reviewers' web console (/console/); decisions taken there go out through the channels.
-    console = Console(app, [channel.deliver_now for channel in channels])
-    web.add(console_routes(console))
+    add_console(app, web, [channel.deliver_now for channel in channels])
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     started = []
-    port = await web.start()
-    app.service.console_url = f"{settings.web_origin(port)}/console"
-    app.service.console_link_minutes = settings.console_link_minutes
+    console_started(app, await web.start())
     try:
         for channel in channels:
             await (

@@ -7,7 +7,25 @@ bot/channels/console.py, the terminal chat.
 
 from __future__ import annotations
 
-from bot.console_web.console import Console
-from bot.console_web.handlers import routes
+from collections.abc import Sequence
 
-__all__ = ["Console", "routes"]
+from bot.app import App
+from bot.console_web.console import Console, Deliver
+from bot.console_web.handlers import routes
+from bot.web import WebServer
+
+__all__ = ["Console", "add_console", "console_started", "routes"]
+
+
+def add_console(app: App, web: WebServer, deliverers: Sequence[Deliver]) -> Console:
+    """The console's routes on the process's web server; `deliverers` are the running
+    channels' `deliver_now`, so that contacts hear of a decision at once."""
+    console = Console(app, list(deliverers))
+    web.add(routes(console))
+    return console
+
+
+def console_started(app: App, port: int) -> None:
+    """Once the server listens: sign-in links sent in chat point at it."""
+    app.service.console_url = f"{app.settings.web_origin(port)}/console"
+    app.service.console_link_minutes = app.settings.console_link_minutes

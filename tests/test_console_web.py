@@ -1,0 +1,196 @@
+"""The reviewers' web console over plain HTTP: sign-in by the link a reviewer gets in chat, the
+session cookie, CSRF, and every way in that must be refused (logged), on the process's one web
+server beside the running Telegram channel."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.admin import import_roster
+from storage.accounts import ReviewerRepository, WorkflowRepository
+from storage.models import ConsoleLinkRow
+from tests.console_harness import REVIEWER, Desk, bind, desk_running, submit
+from tests.fake_telegram import FakeTelegram
+from tests.fakes import CODE_A, ENTERPRISE_A, FrozenClock, write_roster
+
+CONTACT = 4242
+OTHER = 888
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def desk(fake: FakeTelegram, tmp_path: Path) -> Iterator[Desk]:
+    with desk_running(fake, tmp_path, FrozenClock()) as running:
+        report = import_roster(running.app, write_roster(tmp_path / "r.xlsx", [ENTERPRISE_A]))
+        assert report.created == 1
+        yield running
+
+
+def sign_in(desk: Desk, link: str) -> httpx.Response:
+    """Opens the link (a page with a button, which chat link previews may fetch harmlessly)
+    and presses the button."""
+    page = httpx.get(link)
+    assert page.status_code == 200 and "进入审核后台" in page.text
+    return httpx.post(link, follow_redirects=False)
+
+
+def cookie_of(response: httpx.Response) -> str:
+    header = response.headers["set-cookie"]
+    found = re.match(r"nj_console=([^;]+);", header)
+    assert found is not None, header
+    return found.group(1)
+
+
+class Browser:
+    """A signed-in client: the cookie sent by hand (httpx keeps Secure cookies off http)."""
+
+    def __init__(self, desk: Desk, cookie: str) -> None:
+        self.desk = desk
+        self.headers = {"Cookie": f"nj_console={cookie}"}
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.desk.origin + path, headers=self.headers)
+
+    def post(self, path: str, data: dict[str, object]) -> httpx.Response:
+        return httpx.post(
+            self.desk.origin + path, data=data, headers=self.headers, follow_redirects=False
+        )
+
+    def csrf(self, path: str = "/console/") -> str:
+        found = re.search(r'name="_csrf" value="([^"]+)"', self.get(path).text)
+        assert found is not None
+        return found.group(1)
+
+
+def signed_in(desk: Desk, user: int = REVIEWER) -> Browser:
+    answer = sign_in(desk, desk.sign_in_link(user))
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/"
+    return Browser(desk, cookie_of(answer))
+
+
+def test_a_reviewer_signs_in_with_the_link_from_chat(desk: Desk) -> None:
+    text = desk.ask_link()
+    assert text.startswith("🖥 审核后台登录链接（10 分钟内有效，只能使用一次，请勿转发）")
+    link = re.search(r"http://\S+", text)
+    assert link is not None and link.group(0).startswith(f"{desk.origin}/console/login/")
+    answer = sign_in(desk, link.group(0))
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    for attribute in ("HttpOnly", "Secure", "SameSite=Lax", "Path=/console"):
+        assert attribute in cookie
+    page = Browser(desk, cookie_of(answer)).get("/console/")
+    assert page.status_code == 200 and "2025 年度年检概览" in page.text
+    assert "Content-Security-Policy" in page.headers and "default-src 'self'" in (
+        page.headers["Content-Security-Policy"]
+    )
+    # The same words in the chat's other spellings.
+    assert "审核后台登录链接" in desk.ask_link(text="/console")
+
+
+def test_refused_without_a_session_or_with_a_bad_link(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    for path in ("/console/", "/console/queue", "/console/filing/1", "/console/export/2025.xlsx"):
+        answer = httpx.get(desk.origin + path)
+        assert answer.status_code == 401 and "请先登录" in answer.text, path
+    forged = httpx.post(f"{desk.origin}/console/login/{'A' * 43}")
+    assert forged.status_code == 403 and "这个登录链接无效" in forged.text
+    assert "no valid session (no cookie)" in caplog.text
+    assert "sign-in link refused (unknown)" in caplog.text
+
+    link = desk.sign_in_link()
+    assert sign_in(desk, link).status_code == 303
+    reused = httpx.post(link)
+    assert reused.status_code == 403 and "已经用过了" in reused.text
+    assert "sign-in link refused (used)" in caplog.text
+
+    late = desk.sign_in_link()
+    desk.clock.advance(minutes=11)
+    expired = httpx.post(late)
+    assert expired.status_code == 403 and "已过期" in expired.text
+    assert "sign-in link refused (expired)" in caplog.text
+
+
+def test_a_contact_gets_no_link(desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    bind(desk.app, CODE_A, "telegram", str(CONTACT), desk.clock.now())
+    assert desk.ask_link(CONTACT).startswith("审核后台只对协会审核员开放")
+    # A stranger too.
+    assert desk.ask_link(999).startswith("审核后台只对协会审核员开放")
+    with desk.app.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ConsoleLinkRow)) == 0
+    assert f"console sign-in link refused to telegram:{CONTACT}" in caplog.text
+
+
+def test_every_form_needs_the_csrf_token(desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    now = desk.clock.now()
+    filing_id = bind(desk.app, CODE_A, "telegram", str(CONTACT), now)
+    submit(desk.app, filing_id, f"telegram:{CONTACT}", now)
+    browser = signed_in(desk)
+    for data in ({"action": "approve"}, {"action": "approve", "_csrf": "forged"}):
+        refused = browser.post(f"/console/filing/{filing_id}/decide", data)
+        assert refused.status_code == 403 and "缺少安全校验码" in refused.text
+    with desk.app.db.session() as session:
+        assert WorkflowRepository(session).status(filing_id) == ("submitted", 1)
+    assert "CSRF token missing" in caplog.text and "CSRF token wrong" in caplog.text
+    refused = browser.post("/console/reviewers", {"action": "add", "who": "telegram:1"})
+    assert refused.status_code == 403
+    # With it, the decision goes through.
+    token = browser.csrf(f"/console/filing/{filing_id}")
+    done = browser.post(f"/console/filing/{filing_id}/decide", {"action": "approve", "_csrf": token})
+    assert done.status_code == 303 and done.headers["location"].endswith("done=approved")
+    with desk.app.db.session() as session:
+        assert WorkflowRepository(session).status(filing_id) == ("approved", 1)
+        (move,) = [m for m in WorkflowRepository(session).history(filing_id) if m.version == 1][-1:]
+        assert (move.actor, move.channel) == (f"web:telegram:{REVIEWER}", "web")
+
+
+def test_sessions_end_on_sign_out_expiry_and_removal(desk: Desk) -> None:
+    browser = signed_in(desk)
+    assert browser.get("/console/queue").status_code == 200
+    out = browser.post("/console/logout", {"_csrf": browser.csrf()})
+    assert out.status_code == 200 and "已退出" in out.text
+    assert browser.get("/console/queue").status_code == 401
+
+    browser = signed_in(desk)
+    desk.clock.advance(hours=12, seconds=1)
+    assert browser.get("/console/").status_code == 401
+
+    # A reviewer added in the console signs in; once removed, their cookie opens nothing.
+    admin = signed_in(desk)
+    added = admin.post(
+        "/console/reviewers", {"action": "add", "who": f"telegram:{OTHER}", "_csrf": admin.csrf()}
+    )
+    assert "已添加审核员 telegram:888" in added.text
+    other = signed_in(desk, OTHER)
+    assert other.get("/console/").status_code == 200
+    removed = admin.post(
+        "/console/reviewers",
+        {"action": "remove", "who": f"telegram:{OTHER}", "_csrf": admin.csrf()},
+    )
+    assert "已移除审核员 telegram:888" in removed.text
+    assert other.get("/console/").status_code == 401
+    with desk.app.db.session() as session:
+        assert not ReviewerRepository(session).is_reviewer("telegram", str(OTHER), ())
+    # Removed elsewhere (another process, the chat): refused at its next request.
+    with desk.app.db.session() as session:
+        ReviewerRepository(session).add("telegram", str(OTHER), "test", desk.clock.now())
+    other = signed_in(desk, OTHER)
+    assert other.get("/console/").status_code == 200
+    with desk.app.db.session() as session:
+        ReviewerRepository(session).remove("telegram", str(OTHER))
+    assert other.get("/console/").status_code == 401
