@@ -10,11 +10,13 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+import httpx
 
 from bot.app import App, bootstrap
 from bot.channels.telegram.adapter import TelegramChannel
@@ -50,7 +52,7 @@ class Desk:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.web.port}"
+        return f"http://localhost:{self.web.port}"
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(TIMEOUT)
@@ -72,7 +74,8 @@ def desk_settings(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Setti
     values: dict[str, Any] = {
         "reviewers": f"telegram:{REVIEWER}",
         "trial_channels": "console",
-        "web_host": "127.0.0.1",
+        # Browsers keep Secure cookies over plain http only for localhost.
+        "web_host": "localhost",
         "web_port": 0,
     }
     return settings_for(fake, tmp_path, **(values | overrides))
@@ -123,6 +126,51 @@ def wait_until(ready: Callable[[], T | None], timeout: float = TIMEOUT) -> T:
         time.sleep(0.02)
 
 
+# --- a browser over plain HTTP ---
+
+
+def sign_in(desk: Desk, link: str) -> httpx.Response:
+    """Opens the link (a page with a button, which chat link previews may fetch harmlessly)
+    and presses the button."""
+    page = httpx.get(link)
+    assert page.status_code == 200 and "进入审核后台" in page.text
+    return httpx.post(link, follow_redirects=False)
+
+
+def cookie_of(response: httpx.Response) -> str:
+    header = response.headers["set-cookie"]
+    found = re.match(r"nj_console=([^;]+);", header)
+    assert found is not None, header
+    return found.group(1)
+
+
+class Browser:
+    """A signed-in client: the cookie sent by hand (httpx keeps Secure cookies off http)."""
+
+    def __init__(self, desk: Desk, cookie: str) -> None:
+        self.desk = desk
+        self.headers = {"Cookie": f"nj_console={cookie}"}
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.desk.origin + path, headers=self.headers)
+
+    def post(self, path: str, data: Mapping[str, str]) -> httpx.Response:
+        return httpx.post(
+            self.desk.origin + path, data=data, headers=self.headers, follow_redirects=False
+        )
+
+    def csrf(self, path: str = "/console/") -> str:
+        found = re.search(r'name="_csrf" value="([^"]+)"', self.get(path).text)
+        assert found is not None
+        return found.group(1)
+
+
+def signed_in(desk: Desk, user: int = REVIEWER) -> Browser:
+    answer = sign_in(desk, desk.sign_in_link(user))
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/"
+    return Browser(desk, cookie_of(answer))
+
+
 # --- seeding --------------------------------------------------------------------------------
 
 
@@ -144,5 +192,5 @@ def submit(app: App, filing_id: int, by: str, now: datetime) -> int:
     with app.db.session() as session:
         filing = load_filing(session, filing_id)
         return WorkflowRepository(session).submit(
-            filing_id, snapshot_of(filing), by, by.split(":")[0], now
+            filing_id, snapshot_of(filing), by, by.split(":", maxsplit=1)[0], now
         )

@@ -16,7 +16,17 @@ from sqlalchemy import func, select
 from bot.admin import import_roster
 from storage.accounts import ReviewerRepository, WorkflowRepository
 from storage.models import ConsoleLinkRow
-from tests.console_harness import REVIEWER, Desk, bind, desk_running, submit
+from tests.console_harness import (
+    REVIEWER,
+    Browser,
+    Desk,
+    bind,
+    cookie_of,
+    desk_running,
+    sign_in,
+    signed_in,
+    submit,
+)
 from tests.fake_telegram import FakeTelegram
 from tests.fakes import CODE_A, ENTERPRISE_A, FrozenClock, write_roster
 
@@ -38,48 +48,6 @@ def desk(fake: FakeTelegram, tmp_path: Path) -> Iterator[Desk]:
         yield running
 
 
-def sign_in(desk: Desk, link: str) -> httpx.Response:
-    """Opens the link (a page with a button, which chat link previews may fetch harmlessly)
-    and presses the button."""
-    page = httpx.get(link)
-    assert page.status_code == 200 and "进入审核后台" in page.text
-    return httpx.post(link, follow_redirects=False)
-
-
-def cookie_of(response: httpx.Response) -> str:
-    header = response.headers["set-cookie"]
-    found = re.match(r"nj_console=([^;]+);", header)
-    assert found is not None, header
-    return found.group(1)
-
-
-class Browser:
-    """A signed-in client: the cookie sent by hand (httpx keeps Secure cookies off http)."""
-
-    def __init__(self, desk: Desk, cookie: str) -> None:
-        self.desk = desk
-        self.headers = {"Cookie": f"nj_console={cookie}"}
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.desk.origin + path, headers=self.headers)
-
-    def post(self, path: str, data: dict[str, object]) -> httpx.Response:
-        return httpx.post(
-            self.desk.origin + path, data=data, headers=self.headers, follow_redirects=False
-        )
-
-    def csrf(self, path: str = "/console/") -> str:
-        found = re.search(r'name="_csrf" value="([^"]+)"', self.get(path).text)
-        assert found is not None
-        return found.group(1)
-
-
-def signed_in(desk: Desk, user: int = REVIEWER) -> Browser:
-    answer = sign_in(desk, desk.sign_in_link(user))
-    assert answer.status_code == 303 and answer.headers["location"] == "/console/"
-    return Browser(desk, cookie_of(answer))
-
-
 def test_a_reviewer_signs_in_with_the_link_from_chat(desk: Desk) -> None:
     text = desk.ask_link()
     assert text.startswith("🖥 审核后台登录链接（10 分钟内有效，只能使用一次，请勿转发）")
@@ -92,8 +60,9 @@ def test_a_reviewer_signs_in_with_the_link_from_chat(desk: Desk) -> None:
         assert attribute in cookie
     page = Browser(desk, cookie_of(answer)).get("/console/")
     assert page.status_code == 200 and "2025 年度年检概览" in page.text
-    assert "Content-Security-Policy" in page.headers and "default-src 'self'" in (
-        page.headers["Content-Security-Policy"]
+    assert (
+        "Content-Security-Policy" in page.headers
+        and "default-src 'self'" in (page.headers["Content-Security-Policy"])
     )
     # The same words in the chat's other spellings.
     assert "审核后台登录链接" in desk.ask_link(text="/console")
@@ -151,7 +120,9 @@ def test_every_form_needs_the_csrf_token(desk: Desk, caplog: pytest.LogCaptureFi
     assert refused.status_code == 403
     # With it, the decision goes through.
     token = browser.csrf(f"/console/filing/{filing_id}")
-    done = browser.post(f"/console/filing/{filing_id}/decide", {"action": "approve", "_csrf": token})
+    done = browser.post(
+        f"/console/filing/{filing_id}/decide", {"action": "approve", "_csrf": token}
+    )
     assert done.status_code == 303 and done.headers["location"].endswith("done=approved")
     with desk.app.db.session() as session:
         assert WorkflowRepository(session).status(filing_id) == ("approved", 1)

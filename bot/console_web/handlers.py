@@ -193,7 +193,7 @@ class LoginHandler(Base):
             httponly=True,
             secure=True,
             samesite="Lax",
-            expires=signed.expires_at,
+            # A browser-session cookie: the server-side row decides when it expires.
         )
         self.redirect(f"{PREFIX}/", status=303)
 
@@ -357,7 +357,7 @@ class FilingHandler(Base):
             if decisive is None:
                 return ""
             if done == "conflict":
-                what = t.STATUS.get(decisive.to_status, decisive.to_status)
+                what = t.DECIDED_WHAT.get(decisive.to_status, decisive.to_status)
                 return t.ALREADY_DECIDED.format(
                     who=who(decisive.actor), when=shanghai(decisive.at), what=what
                 )
