@@ -5,7 +5,12 @@ server beside the running Telegram channel."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +20,7 @@ from sqlalchemy import func, select
 
 from bot.admin import import_roster
 from storage.accounts import ReviewerRepository, WorkflowRepository
+from storage.migrate import upgrade
 from storage.models import ConsoleLinkRow
 from tests.console_harness import (
     REVIEWER,
@@ -165,3 +171,48 @@ def test_sessions_end_on_sign_out_expiry_and_removal(desk: Desk) -> None:
     with desk.app.db.session() as session:
         ReviewerRepository(session).remove("telegram", str(OTHER))
     assert other.get("/console/").status_code == 401
+
+
+def test_nianjian_run_serves_the_console(tmp_path: Path) -> None:
+    """The CLI as an operator starts it: the console is on the process's web server and the
+    chat's 后台 links to it; SIGTERM stops it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    database = f"sqlite:///{tmp_path / 'run.sqlite3'}"
+    upgrade(database)
+    with FakeTelegram() as telegram:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NIANJIAN_", "WE"))}
+        env |= {
+            "DATABASE_URL": database,
+            "NIANJIAN_ATTACHMENTS_DIR": str(tmp_path / "files"),
+            "NIANJIAN_REVIEWERS": f"telegram:{REVIEWER}",
+            "NIANJIAN_CONSOLE_LINK_MINUTES": "5",
+            "TELEGRAM_TOKEN": telegram.token,
+            "TELEGRAM_BASE_URL": telegram.base_url,
+            "TELEGRAM_BASE_FILE_URL": telegram.base_file_url,
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(port),
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            telegram.send_text(REVIEWER, "后台")
+            (reply,) = telegram.wait_for_messages(REVIEWER, 1, timeout=20)
+            assert "（5 分钟内有效" in (reply.body or "")
+            link = re.search(r"http://\S+", reply.body or "")
+            assert link is not None
+            assert link.group(0).startswith(f"http://127.0.0.1:{port}/console/login/")
+            assert "进入审核后台" in httpx.get(link.group(0)).text
+            assert httpx.get(f"http://127.0.0.1:{port}/console/").status_code == 401
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=20)
+        assert process.returncode == 0, output
