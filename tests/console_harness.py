@@ -20,6 +20,7 @@ import httpx
 
 from bot.app import App, bootstrap
 from bot.channels.telegram.adapter import TelegramChannel
+from bot.channels.wechat.api import WeChatApi
 from bot.console_web import add_console, console_started
 from bot.settings import Settings
 from bot.web import WebServer
@@ -83,7 +84,12 @@ def desk_settings(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Setti
 
 @contextlib.contextmanager
 def desk_running(
-    fake: FakeTelegram, tmp_path: Path, clock: FrozenClock | None = None, **overrides: Any
+    fake: FakeTelegram,
+    tmp_path: Path,
+    clock: FrozenClock | None = None,
+    *,
+    wechat: WeChatApi | None = None,
+    **overrides: Any,
 ) -> Iterator[Desk]:
     settings = desk_settings(fake, tmp_path, **overrides)
     upgrade(settings.database_url)
@@ -97,7 +103,7 @@ def desk_running(
         # As bot/cli.py's _serve does it.
         web = WebServer(settings.web_host, settings.web_port, 30 * 1024 * 1024)
         channel = TelegramChannel(app.service, settings, sweep_interval=0.2)
-        add_console(app, web, [channel.deliver_now])
+        add_console(app, web, [channel.deliver_now], wechat)
         console_started(app, await web.start())
         await channel.start()
         return channel, web

@@ -250,7 +250,7 @@ def _invite_qr(desk: Desk, browser: webdriver.Chrome) -> None:
     )
     row.find_element(By.CSS_SELECTOR, "button").click()
     code = browser.find_element(By.ID, "invite-code").text
-    png = browser.find_element(By.CSS_SELECTOR, "#qr svg").screenshot_as_png
+    png = browser.find_element(By.ID, "qr").screenshot_as_png
     (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     assert read.text == f"https://t.me/{BOT_USERNAME}?start={code}"
     with desk.app.db.session() as session:

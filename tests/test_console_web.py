@@ -4,6 +4,8 @@ server beside the running Telegram channel."""
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import os
 import re
@@ -16,9 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import zxingcpp
+from PIL import Image
 from sqlalchemy import func, select
 
 from bot.admin import import_roster
+from bot.channels.wechat.api import WeChatApi
 from storage.accounts import ReviewerRepository, WorkflowRepository
 from storage.migrate import upgrade
 from storage.models import ConsoleLinkRow
@@ -34,6 +39,7 @@ from tests.console_harness import (
     submit,
 )
 from tests.fake_telegram import FakeTelegram
+from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat
 from tests.fakes import CODE_A, ENTERPRISE_A, FrozenClock, write_roster
 
 CONTACT = 4242
@@ -216,3 +222,21 @@ def test_nianjian_run_serves_the_console(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=20)
         assert process.returncode == 0, output
+
+
+def test_an_invite_carries_a_wechat_parametric_qr_code_where_wechat_is_configured(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    with FakeWeChat(FrozenClock()) as wechat:
+        api = WeChatApi(APP_ID, APP_SECRET, wechat.base_url)
+        with desk_running(fake, tmp_path, FrozenClock(), wechat=api) as desk:
+            import_roster(desk.app, write_roster(tmp_path / "r.xlsx", [ENTERPRISE_A]))
+            browser = signed_in(desk)
+            page = browser.post("/console/invite/1", {"_csrf": browser.csrf()}).text
+    assert "用微信扫描二维码关注公众号即可绑定" in page
+    code = re.search(r'id="invite-code">([A-Z0-9]{8})<', page)
+    image = re.search(r'id="qr" src="data:image/png;base64,([^"]+)"', page)
+    assert code is not None and image is not None
+    (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(image.group(1)))))
+    # Scanning it follows the Official Account with the invite code as the scene.
+    assert wechat.qr_scenes[read.text] == code.group(1)

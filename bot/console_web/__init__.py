@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.app import App
+from bot.channels.wechat.api import WeChatApi
 from bot.console_web.console import Console, Deliver
 from bot.console_web.handlers import routes
 from bot.web import WebServer
@@ -17,10 +18,13 @@ from bot.web import WebServer
 __all__ = ["Console", "add_console", "console_started", "routes"]
 
 
-def add_console(app: App, web: WebServer, deliverers: Sequence[Deliver]) -> Console:
+def add_console(
+    app: App, web: WebServer, deliverers: Sequence[Deliver], wechat: WeChatApi | None = None
+) -> Console:
     """The console's routes on the process's web server; `deliverers` are the running
-    channels' `deliver_now`, so that contacts hear of a decision at once."""
-    console = Console(app, list(deliverers))
+    channels' `deliver_now`, so that contacts hear of a decision at once; with WeChat's API
+    invites carry a parametric QR code."""
+    console = Console(app, list(deliverers), wechat)
     web.add(routes(console))
     return console
 

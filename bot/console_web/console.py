@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.admin import ImportReport, bot_username, import_roster
 from bot.app import App
+from bot.channels.wechat.api import ApiError, WeChatApi
 from bot.service import Turn
 from bot.workflow import ReviewerView
 from dialogs.effects import Approve, DecideRequest, Effect, PromoteReviewer, Reject
@@ -58,6 +59,8 @@ class Decision:
 class Console:
     app: App
     deliverers: list[Deliver] = field(default_factory=list)
+    # WeChat's API where WeChat is configured: invites get a parametric QR code.
+    wechat: WeChatApi | None = None
     # The Telegram bot's username for invite deep links, asked once.
     _bot: str | None = None
     _bot_asked: bool = False
@@ -193,6 +196,19 @@ class Console:
                 return None
             code = InviteRepository(session).issue(enterprise.id, now, valid, new_code())
         return code, enterprise.name, now + valid
+
+    def invite_link(self, code: str) -> tuple[str, str]:
+        """(what the invite's QR code carries, "wechat" or "telegram"); ("", "") when neither
+        a WeChat parametric code nor a Telegram deep link can be made (the code alone)."""
+        if self.wechat is not None:
+            # A temporary parametric code lives at most 30 days (WeChat's limit).
+            seconds = min(self.app.settings.invite_days * 86400, 30 * 86400)
+            try:
+                return self.wechat.scene_qr(code, seconds), "wechat"
+            except ApiError as error:
+                log.warning("console: no WeChat QR code for an invite: %s", error)
+        bot = self.bot_username()
+        return (f"https://t.me/{bot}?start={code}", "telegram") if bot else ("", "")
 
     def bot_username(self) -> str | None:
         if not self._bot_asked:

@@ -535,9 +535,8 @@ class InviteHandler(Base):
         if issued is None:
             raise tornado.web.HTTPError(404)
         code, name, until = issued
-        bot = await self.run(self.console.bot_username)
-        link = f"https://t.me/{bot}?start={code}" if bot else ""
-        qr = segno.make(link, error="m").svg_inline(scale=6, border=2) if link else ""
+        link, kind = await self.run(lambda: self.console.invite_link(code))
+        qr = segno.make(link, error="m").png_data_uri(scale=8, border=2) if link else ""
         log.info("console: %s issued an invite for enterprise %s", self.me.reviewer, enterprise_id)
         self.render(
             "invite.html",
@@ -546,6 +545,7 @@ class InviteHandler(Base):
             name=name,
             until=shanghai(until, "%Y-%m-%d"),
             link=link,
+            kind=kind,
             qr=qr,
         )
 
