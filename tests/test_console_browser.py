@@ -24,6 +24,9 @@ from selenium.webdriver.support.ui import Select
 from sqlalchemy import func, select
 
 from bot.admin import import_roster
+from bot.workflow import load_filing
+from dialogs.indicators import evaluate_all
+from dialogs.view import View
 from storage.accounts import InviteRepository, WorkflowRepository
 from storage.models import FilingRow, InviteRow
 from tests.console_harness import (
@@ -130,6 +133,17 @@ def _dashboard(desk: Desk, browser: webdriver.Chrome) -> None:
     assert browser.find_element(By.CSS_SELECTOR, "#tile-overdue .n").text == "2"
     chart = browser.find_element(By.CSS_SELECTOR, "svg.chart").text
     assert "未绑定\n1" in chart and "待审核\n2" in chart
+    # Indicator verdicts by grade, as the indicators of each submitted filing say.
+    expected = []
+    with desk.app.db.session() as session:
+        for item in WorkflowRepository(session).queue():
+            view = View(desk.app.form, load_filing(session, item.filing_id))
+            for result in evaluate_all(view):
+                if result.met is not None:
+                    verdict = f"达到 {int(result.met)} · 低于 {int(not result.met)}"
+                    expected.append(f"{item.grade}级 · {result.spec.label} {verdict}")
+    shown = browser.find_element(By.ID, "indicator-verdicts").text.splitlines()
+    assert sorted(shown) == sorted(expected) and len(expected) >= 4
     # A figure leads to the list behind it.
     browser.find_element(By.ID, "tile-overdue").click()
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.filing")]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.admin import ImportReport, bot_username, import_roster
 from bot.app import App
 from bot.channels.wechat.api import ApiError, WeChatApi
+from bot.console_web.figures import FactsCache
 from bot.service import Turn
 from bot.workflow import ReviewerView
 from dialogs.effects import Approve, DecideRequest, Effect, PromoteReviewer, Reject
@@ -61,6 +62,7 @@ class Console:
     deliverers: list[Deliver] = field(default_factory=list)
     # WeChat's API where WeChat is configured: invites get a parametric QR code.
     wechat: WeChatApi | None = None
+    facts: FactsCache = field(default_factory=FactsCache)
     # The Telegram bot's username for invite deep links, asked once.
     _bot: str | None = None
     _bot_asked: bool = False

@@ -6,6 +6,7 @@ page of a list) is worked out in Python.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from statistics import median
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from bot.workflow import load_filing
+from dialogs.indicators import evaluate_all
+from dialogs.spec import FormSpec
+from dialogs.view import View
 from dialogs.workdays import SHANGHAI, add_working_days
 from storage.accounts import ACTIVE
 from storage.models import (
@@ -29,6 +34,7 @@ from storage.models import (
     TransitionRow,
 )
 
+GRADE_ORDER = ("甲", "乙", "丙", "丁")
 DECIDED = ("submitted", "rejected", "approved", "complete")
 BUCKET_ORDER = ("unbound", "not_started", "draft", "submitted", "rejected", "approved", "complete")
 
@@ -67,6 +73,7 @@ class RosterRow:
     version: int
     bucket: str
     typed: int
+    revision: int
 
 
 def roster(session: Session, year: int) -> list[RosterRow]:
@@ -89,6 +96,7 @@ def roster(session: Session, year: int) -> list[RosterRow]:
             FilingRow.version,
             bound,
             func.coalesce(typed.c.n, 0),
+            FilingRow.revision,
         )
         .select_from(EnterpriseRow)
         .outerjoin(
@@ -99,9 +107,49 @@ def roster(session: Session, year: int) -> list[RosterRow]:
         .order_by(EnterpriseRow.name, EnterpriseRow.id)
     )
     return [
-        RosterRow(e, n, c, g, f, s, v or 0, bucket_of(s, bool(b), int(t)), int(t))
-        for e, n, c, g, f, s, v, b, t in rows
+        RosterRow(e, n, c, g, f, s, v or 0, bucket_of(s, bool(b), int(t)), int(t), r or 0)
+        for e, n, c, g, f, s, v, b, t, r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the dashboard needs of one filing's answers: its progress and indicator verdicts."""
+
+    progress: int
+    grade: str
+    verdicts: tuple[tuple[str, bool | None], ...]
+
+
+class FactsCache:
+    """Facts per filing, kept while the filing's revision is unchanged: working them out needs
+    the whole filing, and a season's dashboard would otherwise load every filing each time."""
+
+    def __init__(self) -> None:
+        self._facts: dict[int, tuple[int, Facts]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, session: Session, form: FormSpec, rows: Sequence[RosterRow]) -> dict[int, Facts]:
+        found: dict[int, Facts] = {}
+        for row in rows:
+            if row.filing_id is None:
+                continue
+            with self._lock:
+                cached = self._facts.get(row.filing_id)
+            if cached is not None and cached[0] == row.revision:
+                found[row.filing_id] = cached[1]
+                continue
+            view = View(form, load_filing(session, row.filing_id))
+            grade = view.grade
+            facts = Facts(
+                view.progress(),
+                grade.value if grade else "",
+                tuple((r.spec.label, r.met) for r in evaluate_all(view)),
+            )
+            with self._lock:
+                self._facts[row.filing_id] = (row.revision, facts)
+            found[row.filing_id] = facts
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +160,14 @@ class Day:
     rejected: int
 
 
+PROGRESS_BUCKETS = ((0, 25), (25, 50), (50, 75), (75, 101))
+
+
 @dataclass
 class Dashboard:
     year: int
     buckets: Counter[str]
-    draft_typed: list[int]  # answers typed per draft filing
+    progress: list[int]  # drafts per PROGRESS_BUCKETS
     days: list[Day]
     waiting: Counter[str]  # today | overdue
     decided_hours: list[float]
@@ -126,12 +177,32 @@ class Dashboard:
     reminders: Counter[str]
     failed_messages: int
     unreachable: int
-    grades: dict[str, Counter[str]] = field(default_factory=dict)
+    # grade -> indicator -> (met, not met)
+    grades: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
-def dashboard(session: Session, year: int, now: datetime, days: int = 30) -> Dashboard:
+def dashboard(
+    session: Session, form: FormSpec, cache: FactsCache, now: datetime, days: int = 30
+) -> Dashboard:
+    year = form.cycle.year
     rows = roster(session, year)
     buckets = Counter(r.bucket for r in rows)
+    worked = [r for r in rows if r.bucket == "draft" or r.bucket in DECIDED]
+    facts = cache.of(session, form, worked)
+    progress = [0] * len(PROGRESS_BUCKETS)
+    grades: dict[str, dict[str, list[int]]] = {}
+    for row in worked:
+        fact = facts.get(row.filing_id or 0)
+        if fact is None:
+            continue
+        if row.bucket == "draft":
+            n = next(i for i, (lo, hi) in enumerate(PROGRESS_BUCKETS) if lo <= fact.progress < hi)
+            progress[n] += 1
+            continue
+        per_grade = grades.setdefault(fact.grade or row.grade, {})
+        for label, met in fact.verdicts:
+            if met is not None:
+                per_grade.setdefault(label, [0, 0])[0 if met else 1] += 1
     moves = session.execute(
         select(TransitionRow.filing_id, TransitionRow.to_status, TransitionRow.at)
         .join(FilingRow, FilingRow.id == TransitionRow.filing_id)
@@ -178,7 +249,7 @@ def dashboard(session: Session, year: int, now: datetime, days: int = 30) -> Das
     return Dashboard(
         year=year,
         buckets=buckets,
-        draft_typed=[r.typed for r in rows if r.bucket == "draft"],
+        progress=progress,
         days=[Day(d, c["submitted"], c["approved"], c["rejected"]) for d, c in per_day.items()],
         waiting=waiting,
         decided_hours=decided_hours,
@@ -188,7 +259,12 @@ def dashboard(session: Session, year: int, now: datetime, days: int = 30) -> Das
         reminders=reminders,
         failed_messages=int(failed or 0),
         unreachable=int(unreachable or 0),
+        grades={g: grades[g] for g in sorted(grades, key=_grade_order)},
     )
+
+
+def _grade_order(grade: str) -> int:
+    return GRADE_ORDER.index(grade) if grade in GRADE_ORDER else len(GRADE_ORDER)
 
 
 def median_or_none(values: Sequence[float]) -> float | None:

@@ -211,9 +211,10 @@ class LogoutHandler(Base):
 
 class DashboardHandler(Base):
     async def get(self) -> None:
-        year = self.console.form.cycle.year
-        now = self.console.now()
-        figures = await self.run(lambda: self.console.read(lambda s: dashboard(s, year, now)))
+        form, facts, now = self.console.form, self.console.facts, self.console.now()
+        figures = await self.run(
+            lambda: self.console.read(lambda s: dashboard(s, form, facts, now))
+        )
         total = sum(figures.buckets.values())
         status_chart = charts.bars(
             [
@@ -250,6 +251,17 @@ class DashboardHandler(Base):
             colors=colors,
             median=_duration(middle) if middle is not None else "",
             longest=_duration(max(decided)) if decided else "",
+            progress_chart=charts.bars(
+                [
+                    charts.Bar(
+                        t.PROGRESS_BUCKETS[n],
+                        count,
+                        "#f0b429",
+                        f"{PREFIX}/enterprises?bucket=draft",
+                    )
+                    for n, count in enumerate(figures.progress)
+                ]
+            ),
         )
 
 
