@@ -87,13 +87,15 @@ async def _serve(app: App, settings: Settings) -> None:
         web.add(wechat.routes())
         channels.append(wechat)
     # The reviewers' web console (/console/); decisions taken there go out through the channels.
-    add_console(app, web, [c.deliver_now for c in channels], wechat.api if wechat else None)
+    console = add_console(
+        app, web, [c.deliver_now for c in channels], wechat.api if wechat else None
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     started = []
-    console_started(app, await web.start())
+    console_started(console, await web.start())
     try:
         for channel in channels:
             await (

@@ -103,8 +103,8 @@ def desk_running(
         # As bot/cli.py's _serve does it.
         web = WebServer(settings.web_host, settings.web_port, 30 * 1024 * 1024)
         channel = TelegramChannel(app.service, settings, sweep_interval=0.2)
-        add_console(app, web, [channel.deliver_now], wechat)
-        console_started(app, await web.start())
+        console = add_console(app, web, [channel.deliver_now], wechat)
+        console_started(console, await web.start())
         await channel.start()
         return channel, web
 

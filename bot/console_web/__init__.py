@@ -7,6 +7,7 @@ bot/channels/console.py, the terminal chat.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from bot.app import App
@@ -29,7 +30,10 @@ def add_console(
     return console
 
 
-def console_started(app: App, port: int) -> None:
-    """Once the server listens: sign-in links sent in chat point at it."""
+def console_started(console: Console, port: int) -> None:
+    """Once the server listens: sign-in links sent in chat point at it, and the dashboard's
+    per-filing facts are worked out in the background (a season's filings take seconds)."""
+    app = console.app
     app.service.console_url = f"{app.settings.web_origin(port)}/console"
     app.service.console_link_minutes = app.settings.console_link_minutes
+    threading.Thread(target=console.warm, name="console-warm", daemon=True).start()

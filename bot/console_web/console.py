@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.admin import ImportReport, bot_username, import_roster
 from bot.app import App
 from bot.channels.wechat.api import ApiError, WeChatApi
-from bot.console_web.figures import FactsCache
+from bot.console_web.figures import FactsCache, roster
 from bot.service import Turn
 from bot.workflow import ReviewerView
 from dialogs.effects import Approve, DecideRequest, Effect, PromoteReviewer, Reject
@@ -83,6 +83,16 @@ class Console:
         if turn is not None and turn.notified:
             for deliver in self.deliverers:
                 deliver(turn.notified)
+
+    def warm(self) -> None:
+        """Works out every filing's dashboard facts once, so that the first dashboard after a
+        start does not wait for them."""
+        try:
+            with self.app.db.session() as session:
+                rows = roster(session, self.form.cycle.year)
+                self.facts.of(session, self.form, [r for r in rows if r.bucket != "unbound"])
+        except Exception:  # the dashboard works them out itself then
+            log.warning("console: dashboard facts not prepared in advance", exc_info=True)
 
     # --- sign-in -------------------------------------------------------------------------------
 

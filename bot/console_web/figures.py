@@ -16,7 +16,6 @@ from statistics import median
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from bot.workflow import load_filing
 from dialogs.indicators import evaluate_all
 from dialogs.spec import FormSpec
 from dialogs.view import View
@@ -33,20 +32,22 @@ from storage.models import (
     RenewalRow,
     TransitionRow,
 )
+from storage.repository import FilingRepository
 
+_BATCH = 200  # filings loaded per statement when their facts are not known yet
 GRADE_ORDER = ("甲", "乙", "丙", "丁")
 DECIDED = ("submitted", "rejected", "approved", "complete")
 BUCKET_ORDER = ("unbound", "not_started", "draft", "submitted", "rejected", "approved", "complete")
 
 
-def bucket_of(status: str | None, bound: bool, typed: int) -> str:
+def bucket_of(status: str | None, bound: bool, started: bool) -> str:
     """Where an enterprise stands: its filing's status once submitted, otherwise whether
     anyone is bound and has typed anything."""
     if status in DECIDED:
         return str(status)
     if not bound:
         return "unbound"
-    return "draft" if typed else "not_started"
+    return "draft" if started else "not_started"
 
 
 def overdue(submitted_at: datetime, now: datetime) -> bool:
@@ -72,19 +73,14 @@ class RosterRow:
     status: str | None
     version: int
     bucket: str
-    typed: int
     revision: int
 
 
 def roster(session: Session, year: int) -> list[RosterRow]:
     """Every active enterprise with its filing of `year` and where it stands."""
     bound = exists().where(MemberRow.enterprise_id == EnterpriseRow.id)
-    typed = (
-        select(AnswerRow.filing_id, func.count().label("n"))
-        .where(AnswerRow.source == "user")
-        .group_by(AnswerRow.filing_id)
-        .subquery()
-    )
+    # Anything typed at all (a probe of the answers' primary key, not a count of them).
+    started = exists().where(AnswerRow.filing_id == FilingRow.id, AnswerRow.source == "user")
     rows = session.execute(
         select(
             EnterpriseRow.id,
@@ -95,19 +91,18 @@ def roster(session: Session, year: int) -> list[RosterRow]:
             FilingRow.status,
             FilingRow.version,
             bound,
-            func.coalesce(typed.c.n, 0),
+            started,
             FilingRow.revision,
         )
         .select_from(EnterpriseRow)
         .outerjoin(
             FilingRow, and_(FilingRow.enterprise_id == EnterpriseRow.id, FilingRow.year == year)
         )
-        .outerjoin(typed, typed.c.filing_id == FilingRow.id)
         .where(EnterpriseRow.status == ACTIVE)
         .order_by(EnterpriseRow.name, EnterpriseRow.id)
     )
     return [
-        RosterRow(e, n, c, g, f, s, v or 0, bucket_of(s, bool(b), int(t)), int(t), r or 0)
+        RosterRow(e, n, c, g, f, s, v or 0, bucket_of(s, bool(b), bool(t)), r or 0)
         for e, n, c, g, f, s, v, b, t, r in rows
     ]
 
@@ -131,24 +126,30 @@ class FactsCache:
 
     def of(self, session: Session, form: FormSpec, rows: Sequence[RosterRow]) -> dict[int, Facts]:
         found: dict[int, Facts] = {}
-        for row in rows:
-            if row.filing_id is None:
-                continue
-            with self._lock:
+        missing: dict[int, int] = {}
+        with self._lock:
+            for row in rows:
+                if row.filing_id is None:
+                    continue
                 cached = self._facts.get(row.filing_id)
-            if cached is not None and cached[0] == row.revision:
-                found[row.filing_id] = cached[1]
-                continue
-            view = View(form, load_filing(session, row.filing_id))
-            grade = view.grade
-            facts = Facts(
-                view.progress(),
-                grade.value if grade else "",
-                tuple((r.spec.label, r.met) for r in evaluate_all(view)),
-            )
-            with self._lock:
-                self._facts[row.filing_id] = (row.revision, facts)
-            found[row.filing_id] = facts
+                if cached is not None and cached[0] == row.revision:
+                    found[row.filing_id] = cached[1]
+                else:
+                    missing[row.filing_id] = row.revision
+        ids = list(missing)
+        for start in range(0, len(ids), _BATCH):
+            loaded = FilingRepository(session).load_many(ids[start : start + _BATCH])
+            for filing_id, filing in loaded.items():
+                view = View(form, filing)
+                grade = view.grade
+                facts = Facts(
+                    view.progress(),
+                    grade.value if grade else "",
+                    tuple((r.spec.label, r.met) for r in evaluate_all(view)),
+                )
+                with self._lock:
+                    self._facts[filing_id] = (missing[filing_id], facts)
+                found[filing_id] = facts
         return found
 
 

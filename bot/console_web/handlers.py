@@ -41,7 +41,6 @@ from dialogs.view import View
 from dialogs.workdays import SHANGHAI
 from storage.accounts import MemberRepository, ReviewerRepository, WorkflowRepository
 from storage.console import SignedIn
-from storage.models import MemberRow
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +482,9 @@ class EnterprisesHandler(Base):
         page = max(1, _int(self.get_query_argument("page", "1")))
         year = self.console.form.cycle.year
 
-        def load(session: Session) -> tuple[list[Any], dict[int, list[MemberRow]]]:
+        form, cache = self.console.form, self.console.facts
+
+        def load(session: Session) -> tuple[list[Any], dict[int, Any], dict[int, Any]]:
             rows = roster(session, year)
             if bucket:
                 rows = [r for r in rows if r.bucket == bucket]
@@ -492,13 +493,12 @@ class EnterprisesHandler(Base):
                 rows = [r for r in rows if query in r.name or folded in r.credit_code]
             start = (page - 1) * PAGE_SIZE
             members = MemberRepository(session)
-            bound = {
-                r.enterprise_id: members.of_enterprise(r.enterprise_id)
-                for r in rows[start : start + PAGE_SIZE]
-            }
-            return rows, bound  # type: ignore[return-value]
+            shown = rows[start : start + PAGE_SIZE]
+            bound = {r.enterprise_id: members.of_enterprise(r.enterprise_id) for r in shown}
+            drafts = [r for r in shown if r.bucket == "draft"]
+            return rows, bound, cache.of(session, form, drafts)
 
-        rows, bound = await self.run(lambda: self.console.read(load))
+        rows, bound, facts = await self.run(lambda: self.console.read(load))
         pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
         args = {"bucket": bucket, "q": query}
         self.render(
@@ -506,6 +506,7 @@ class EnterprisesHandler(Base):
             nav="enterprises",
             rows=rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
             bound=bound,
+            facts=facts,
             count=len(rows),
             page=min(page, pages),
             pages=pages,

@@ -83,6 +83,7 @@ DASH_PROGRESS = "填报中的进度（{count} 家）"
 PROGRESS_BUCKETS = ("完成不到 25%", "25% – 50%", "50% – 75%", "75% 以上")
 DASH_NO_INDICATORS = "还没有已提交的申报。"
 GRADE = "{grade}级"
+PROGRESS = "已完成 {percent}%"
 DASH_STAMPED = "已通过但未回传盖章版"
 DASH_RENEWALS = "已标记续证办理"
 DASH_REMINDERS = "提醒"
