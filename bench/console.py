@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,7 +99,7 @@ class Result:
 
 
 def _code(n: int) -> str:
-    base = f"916501{n:09d}X"[:17]
+    base = f"91650100{n:08d}X"
     return base + uscc.calc_check_digit(base)
 
 
@@ -119,7 +119,11 @@ def _scripted_changes(app: App) -> tuple[list[Change], list[Change]]:
     return [*adds, *sets], [*adds, *sets[: len(sets) // 2]]
 
 
-def seed(app: App, count: int) -> None:
+def bench_name(n: int) -> str:
+    return f"新疆测试{n:04d}信息技术有限公司"
+
+
+def seed(app: App, count: int, name: Callable[[int], str] = bench_name) -> None:
     """Enterprises through the roster import; two template filings (complete, half done)
     written through the repository, then copied row by row in SQL to every filing that
     needs them (writing 2,000 filings answer by answer would take minutes)."""
@@ -137,9 +141,7 @@ def seed(app: App, count: int) -> None:
         # Decisions spread over the last 30 days, submissions a day or two before them.
         decided = NOW - timedelta(days=n % 30, hours=n % 7)
         submitted = decided - timedelta(hours=20 + n % 40)
-        entry = RosterEntry(
-            n + 2, f"新疆测试{n:04d}信息技术有限公司", _code(n), GRADES[n % 4], f"XJ-{n:05d}", 2025
-        )
+        entry = RosterEntry(n + 2, name(n), _code(n), GRADES[n % 4], f"XJ-{n:05d}", 2025)
         with app.db.session() as session:
             enterprises = EnterpriseRepository(session)
             enterprise_id, _ = enterprises.upsert_from_roster(

@@ -16,13 +16,13 @@ class Bar:
     href: str
 
 
-def bars(items: Sequence[Bar], *, width: int = 560, row: int = 30) -> str:
+def bars(items: Sequence[Bar], *, width: int = 440, row: int = 28) -> str:
     """Horizontal bars, one per item, label left, count right of the bar."""
-    label_w, count_w = 150, 48
+    label_w, count_w = 140, 40
     room = width - label_w - count_w
     top = max((i.value for i in items), default=0) or 1
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {row * len(items)}" role="img" '
+        f'<svg class="chart bars" viewBox="0 0 {width} {row * len(items)}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg">'
     ]
     for n, item in enumerate(items):
@@ -58,10 +58,10 @@ def stacked_columns(
     every: int = 5,
 ) -> str:
     """Vertical stacked columns (e.g. submissions, approvals, rejections per day)."""
-    bottom, left = 22, 26
+    bottom, left, right = 22, 26, 18
     inner = height - bottom - 6
     top = max((sum(c.values) for c in columns), default=0) or 1
-    step = (width - left) / max(len(columns), 1)
+    step = (width - left - right) / max(len(columns), 1)
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg">',

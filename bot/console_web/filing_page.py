@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.privacy import mask_mobile
 from dialogs import totals
 from dialogs.indicators import evaluate_all
 from dialogs.model import FileRef, Key
-from dialogs.spec import GroupSpec, SectionSpec
+from dialogs.spec import GroupSpec, Kind, SectionSpec
 from dialogs.view import View
 
 
@@ -99,9 +100,10 @@ class FilingPage:
                 if isinstance(entry, GroupSpec):
                     continue
                 value = v.filing.get(entry)
-                block.rows.append(
-                    (Cell(v.label(entry)), Cell(v.display(entry), file=self.number(value)))
-                )
+                shown = v.display(entry)
+                if v.spec.field(entry.field).kind is Kind.MOBILE:
+                    shown = mask_mobile(shown)  # as everywhere reviewers look
+                block.rows.append((Cell(v.label(entry)), Cell(shown, file=self.number(value))))
             if block.rows:
                 out.append(block)
             for group in section.groups():
