@@ -291,7 +291,9 @@ def measure(app: App, rounds: int, result: Result) -> None:
             result.timings[label] = [_timed(client, url, headers) for _ in range(rounds)]
 
 
-def run(pg_url: str = DEFAULT_PG, enterprises: int = 2000, rounds: int = 40) -> Result:
+def run(
+    pg_url: str = DEFAULT_PG, enterprises: int = 2000, rounds: int = 40, keep: bool = False
+) -> Result:
     result = Result(enterprises)
     admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
     try:
@@ -301,10 +303,15 @@ def run(pg_url: str = DEFAULT_PG, enterprises: int = 2000, rounds: int = 40) -> 
         return result
     name = f"{make_url(admin).database}_console_bench"
     with connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        fresh = not (keep and exists)
+        if fresh:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(admin).set(database=name).render_as_string(hide_password=False)
     try:
         with TemporaryDirectory() as files:
@@ -319,19 +326,21 @@ def run(pg_url: str = DEFAULT_PG, enterprises: int = 2000, rounds: int = 40) -> 
             app = bootstrap(settings, _Clock())
             try:
                 started = time.perf_counter()
-                seed(app, enterprises)
-                with app.db.session() as session:
-                    # What autovacuum does after a bulk load: statistics for the planner.
-                    session.execute(text("ANALYZE"))
+                if fresh:
+                    seed(app, enterprises)
+                    with app.db.session() as session:
+                        # What autovacuum does after a bulk load: statistics for the planner.
+                        session.execute(text("ANALYZE"))
                 result.seconds_seeding = time.perf_counter() - started
                 measure(app, rounds, result)
             finally:
                 app.db.dispose()
     finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        if not keep:
+            with psycopg.connect(admin, autocommit=True) as connection:
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
     return result
 
 
@@ -345,8 +354,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pg", default=os.environ.get("NIANJIAN_TEST_PG_URL", DEFAULT_PG))
     parser.add_argument("--enterprises", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the seeded database and reuse it next time"
+    )
     args = parser.parse_args(argv)
-    result = run(args.pg, args.enterprises, args.rounds)
+    result = run(args.pg, args.enterprises, args.rounds, args.keep)
     print(table(result.figures()))
     if result.skipped:
         print(f"skipped: {result.skipped}", file=sys.stderr)

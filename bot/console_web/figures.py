@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from statistics import median
 
 from sqlalchemy import and_, exists, func, select
@@ -35,6 +36,9 @@ from storage.models import (
 from storage.repository import FilingRepository
 
 _BATCH = 200  # filings loaded per statement when their facts are not known yet
+# Filings whose facts one dashboard request works out itself (a few hundred milliseconds);
+# after a start the background pass (Console.warm) does the rest.
+FACTS_BUDGET = 100
 GRADE_ORDER = ("甲", "乙", "丙", "丁")
 DECIDED = ("submitted", "rejected", "approved", "complete")
 BUCKET_ORDER = ("unbound", "not_started", "draft", "submitted", "rejected", "approved", "complete")
@@ -50,16 +54,23 @@ def bucket_of(status: str | None, bound: bool, started: bool) -> str:
     return "draft" if started else "not_started"
 
 
+@lru_cache(maxsize=4096)
+def _next_working_day(day: date) -> date:
+    # chinese-calendar checks its whole table's range on every call (0.1 ms): a list of 50
+    # filings waiting weeks asked it thousands of times per page.
+    return add_working_days(day, 1)
+
+
 def overdue(submitted_at: datetime, now: datetime) -> bool:
     """Waiting longer than one working day (the review target), as the reminders count it."""
-    due = add_working_days(submitted_at.astimezone(SHANGHAI).date(), 1)
+    due = _next_working_day(submitted_at.astimezone(SHANGHAI).date())
     return now > datetime.combine(due, time(23, 59, 59), SHANGHAI)
 
 
 def working_days_waited(submitted_at: datetime, now: datetime) -> int:
     day, today, count = submitted_at.astimezone(SHANGHAI).date(), now.astimezone(SHANGHAI).date(), 0
-    while add_working_days(day, 1) <= today and count < 60:
-        day, count = add_working_days(day, 1), count + 1
+    while _next_working_day(day) <= today and count < 60:
+        day, count = _next_working_day(day), count + 1
     return count
 
 
@@ -124,7 +135,15 @@ class FactsCache:
         self._facts: dict[int, tuple[int, Facts]] = {}
         self._lock = threading.Lock()
 
-    def of(self, session: Session, form: FormSpec, rows: Sequence[RosterRow]) -> dict[int, Facts]:
+    def of(
+        self,
+        session: Session,
+        form: FormSpec,
+        rows: Sequence[RosterRow],
+        budget: int | None = None,
+    ) -> dict[int, Facts]:
+        """The facts of these rows' filings; with `budget`, at most that many are worked out
+        now (the others are left out: the start's background pass is still on them)."""
         found: dict[int, Facts] = {}
         missing: dict[int, int] = {}
         with self._lock:
@@ -136,7 +155,7 @@ class FactsCache:
                     found[row.filing_id] = cached[1]
                 else:
                     missing[row.filing_id] = row.revision
-        ids = list(missing)
+        ids = list(missing)[:budget] if budget is not None else list(missing)
         for start in range(0, len(ids), _BATCH):
             loaded = FilingRepository(session).load_many(ids[start : start + _BATCH])
             for filing_id, filing in loaded.items():
@@ -169,6 +188,7 @@ class Dashboard:
     year: int
     buckets: Counter[str]
     progress: list[int]  # drafts per PROGRESS_BUCKETS
+    pending: int  # filings whose progress and verdicts are still being worked out
     days: list[Day]
     waiting: Counter[str]  # today | overdue
     decided_hours: list[float]
@@ -189,7 +209,7 @@ def dashboard(
     rows = roster(session, year)
     buckets = Counter(r.bucket for r in rows)
     worked = [r for r in rows if r.bucket == "draft" or r.bucket in DECIDED]
-    facts = cache.of(session, form, worked)
+    facts = cache.of(session, form, worked, budget=FACTS_BUDGET)
     progress = [0] * len(PROGRESS_BUCKETS)
     grades: dict[str, dict[str, list[int]]] = {}
     for row in worked:
@@ -251,6 +271,7 @@ def dashboard(
         year=year,
         buckets=buckets,
         progress=progress,
+        pending=sum(1 for r in worked if r.filing_id not in facts),
         days=[Day(d, c["submitted"], c["approved"], c["rejected"]) for d, c in per_day.items()],
         waiting=waiting,
         decided_hours=decided_hours,

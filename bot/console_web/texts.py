@@ -84,6 +84,7 @@ PROGRESS_BUCKETS = ("完成不到 25%", "25% – 50%", "50% – 75%", "75% 以�
 DASH_NO_INDICATORS = "还没有已提交的申报。"
 GRADE = "{grade}级"
 PROGRESS = "已完成 {percent}%"
+DASH_PENDING = "另有 {count} 份申报的进度和参考指标正在计算（系统刚启动），稍后刷新即可看到。"
 DASH_STAMPED = "已通过但未回传盖章版"
 DASH_RENEWALS = "已标记续证办理"
 DASH_REMINDERS = "提醒"
