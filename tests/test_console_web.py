@@ -13,20 +13,31 @@ import signal
 import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 import zxingcpp
+from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import func, select
 
 from bot.admin import import_roster
 from bot.channels.wechat.api import WeChatApi
-from storage.accounts import ReviewerRepository, WorkflowRepository
+from bot.workflow import load_filing
+from dialogs.model import Key, SetAnswer
+from storage.accounts import (
+    EnterpriseRepository,
+    RequestRepository,
+    ReviewerRepository,
+    WorkflowRepository,
+)
 from storage.migrate import upgrade
 from storage.models import ConsoleLinkRow
+from storage.repository import FilingRepository
 from tests.console_harness import (
     REVIEWER,
     Browser,
@@ -40,7 +51,7 @@ from tests.console_harness import (
 )
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat
-from tests.fakes import CODE_A, ENTERPRISE_A, FrozenClock, write_roster
+from tests.fakes import CODE_A, ENTERPRISE_A, FrozenClock, pdf_text, write_roster
 
 CONTACT = 4242
 OTHER = 888
@@ -240,3 +251,67 @@ def test_an_invite_carries_a_wechat_parametric_qr_code_where_wechat_is_configure
     (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(image.group(1)))))
     # Scanning it follows the Official Account with the invite code as the scene.
     assert wechat.qr_scenes[read.text] == code.group(1)
+
+
+def test_documents_changes_and_requests(desk: Desk, fake: FakeTelegram, tmp_path: Path) -> None:
+    now = desk.clock.now()
+    filing_id = bind(desk.app, CODE_A, "telegram", str(CONTACT), now)
+    submit(desk.app, filing_id, f"telegram:{CONTACT}", now)
+    browser = signed_in(desk)
+
+    # Every file as one ZIP, the declaration PDF, the year's export.
+    archive = zipfile.ZipFile(
+        io.BytesIO(browser.get(f"/console/filing/{filing_id}/files.zip").content)
+    )
+    assert len(archive.namelist()) == 15 and archive.namelist()[0].startswith("01-")
+    pdf = browser.get(f"/console/filing/{filing_id}/declaration.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert ENTERPRISE_A[0] in pdf_text(pdf.content, tmp_path)
+    book = load_workbook(io.BytesIO(browser.get("/console/export/2025.xlsx").content))
+    status = book["申报状态"]
+    assert status.cell(3, 2).value == ENTERPRISE_A[0]
+    csv = zipfile.ZipFile(io.BytesIO(browser.get("/console/export/2025.zip").content))
+    assert "status.csv" in csv.namelist()
+    assert "还没有企业的申报" in browser.get("/console/export/2024.xlsx").text
+
+    # Rejected in the console, fixed and sent again by the contact: the change is shown.
+    token = browser.csrf(f"/console/filing/{filing_id}")
+    browser.post(
+        f"/console/filing/{filing_id}/decide",
+        {"action": "reject", "reason": "软件开发费有误", "section": "projects", "_csrf": token},
+    )
+    with desk.app.db.session() as session:
+        filing = load_filing(session, filing_id)
+        record = filing.record_ids("projects")[0]
+        key = Key("project.fee_software", record)
+        FilingRepository(session).apply(
+            filing_id, [SetAnswer(key, Decimal("100"), filing.get(key))], actor="c", now=now
+        )
+    submit(desk.app, filing_id, f"telegram:{CONTACT}", now)
+    page = browser.get(f"/console/filing/{filing_id}").text
+    assert "与上次驳回版本相比的修改" in page and "120.50 万元 → 100.00 万元" in page
+    assert "软件开发费有误（3 系统集成项目汇总）" in page
+
+    # A binding request approved in the console: the chat is bound and told at once.
+    with desk.app.db.session() as session:
+        enterprise = EnterpriseRepository(session).by_credit_code(CODE_A)
+        assert enterprise is not None
+        request_id = RequestRepository(session).open(
+            "binding",
+            "telegram",
+            "5151",
+            {"credit_code": CODE_A, "full_name": "王芳", "mobile": "13800138000"},
+            now,
+            enterprise_id=enterprise.id,
+        )
+    listed = browser.get("/console/requests").text
+    assert f"#{request_id} 绑定申请" in listed and "王芳 申请绑定" in listed
+    done = browser.post(
+        "/console/requests",
+        {"request": str(request_id), "action": "approve", "_csrf": browser.csrf()},
+    )
+    assert f"已处理申请 {request_id}：批准。" in done.text
+    (told, *_rest) = fake.wait_for_messages(5151, 1, 10)
+    assert told.body == "✅ 您的申请已通过。"
+    assert "目前没有待处理的申请" in browser.get("/console/requests").text
+    assert "审核员" in browser.get("/console/reminders").text

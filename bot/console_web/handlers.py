@@ -37,6 +37,7 @@ from bot.tables import UnreadableTable
 from bot.web import Route
 from bot.workflow import ReviewerView
 from dialogs.model import Key
+from dialogs.replies import reply_text
 from dialogs.view import View
 from dialogs.workdays import SHANGHAI
 from storage.accounts import MemberRepository, ReviewerRepository, WorkflowRepository
@@ -72,6 +73,7 @@ def routes(console: Console) -> list[Route]:
         (f"{p}/requests", RequestsHandler, args),
         (f"{p}/reviewers", ReviewersHandler, args),
         (f"{p}/exports", ExportsHandler, args),
+        (f"{p}/reminders", RemindersHandler, args),
         (rf"{p}/export/(\d{{4}})\.(xlsx|zip)", ExportHandler, args),
         (f"{p}/static/(.*)", StaticHandler, {"path": str(STATIC)}),
     ]
@@ -610,6 +612,20 @@ class ReviewersHandler(Base):
         turn = await self.run(lambda: self.console.add_reviewer(signed, channel, chat_id))
         self.console.deliver(turn)
         await self.get(notice=t.REVIEWER_ADDED.format(who=f"{channel}:{chat_id}"))
+
+
+class RemindersHandler(Base):
+    """What the chat's /reminders tells a reviewer: what goes out next, overdue reviews, the
+    contacts who cannot be reached."""
+
+    async def get(self) -> None:
+        views = self.console.app.service.reminders
+        now = self.console.now()
+        text = ""
+        if views is not None:
+            reply = await self.run(lambda: self.console.read(lambda s: views.reviewer(s, now)))
+            text = reply_text(reply)
+        self.render("reminders.html", nav="dashboard", text=text)
 
 
 # --- exports -----------------------------------------------------------------------------------
