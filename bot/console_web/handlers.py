@@ -74,6 +74,7 @@ def routes(console: Console) -> list[Route]:
         (f"{p}/reviewers", ReviewersHandler, args),
         (f"{p}/exports", ExportsHandler, args),
         (f"{p}/reminders", RemindersHandler, args),
+        (f"{p}/viewer", ViewerHandler, args),
         (rf"{p}/export/(\d{{4}})\.(xlsx|zip)", ExportHandler, args),
         (f"{p}/static/(.*)", StaticHandler, {"path": str(STATIC)}),
     ]
@@ -377,6 +378,13 @@ class FilingHandler(Base):
             template = t.APPROVED_DONE if done == "approved" else t.REJECTED_DONE
             return template.format(name=name, version=decisive.version)
         return ""
+
+
+class ViewerHandler(Base):
+    """The filing page's document viewer before a document is chosen."""
+
+    def get(self) -> None:
+        self.render("viewer.html")
 
 
 class DecideHandler(Base):

@@ -58,7 +58,7 @@ MOVES = {
 
 # Sign-in.
 LOGIN_TITLE = "登录审核后台"
-LOGIN_TEXT = "这是发给审核员 {who} 的一次性登录链接。点击下面的按钮进入；链接使用一次后即失效。"
+LOGIN_TEXT = "这是发给审核员的一次性登录链接。点击下面的按钮进入；链接使用一次后即失效，请勿转发。"
 LOGIN_BUTTON = "进入审核后台"
 LOGIN_REFUSED = {
     "unknown": "这个登录链接无效。",
@@ -123,7 +123,7 @@ HISTORY = "处理记录"
 ATTACHMENTS = "附件"
 ALL_FILES = "全部附件打包下载（ZIP）"
 DECLARATION = "申报表 PDF"
-VIEWER_HINT = "点击左侧的附件，在这里查看。"
+VIEWER_HINT = "点击左侧的附件或“申报表 PDF”，在这里查看。"
 COMPUTED = "自动计算"
 INDICATORS = "参考指标（{grade}级）"
 INDICATOR_HEAD = ("指标", "数值", "要求", "结论")
