@@ -291,6 +291,20 @@ def test_documents_changes_and_requests(desk: Desk, fake: FakeTelegram, tmp_path
     page = browser.get(f"/console/filing/{filing_id}").text
     assert "与上次驳回版本相比的修改" in page and "120.50 万元 → 100.00 万元" in page
     assert "软件开发费有误（3 系统集成项目汇总）" in page
+    # A page still showing version 1 decides nothing about version 2.
+    stale = browser.post(
+        f"/console/filing/{filing_id}/decide",
+        {"action": "approve", "version": "1", "_csrf": browser.csrf()},
+    )
+    assert stale.headers["location"].endswith("done=newer")
+    assert "企业已提交了新的版本，未审核" in browser.get(stale.headers["location"]).text
+    with desk.app.db.session() as session:
+        assert WorkflowRepository(session).status(filing_id) == ("submitted", 2)
+    # The dashboard's figures lead to the lists behind them.
+    assert 'href="/console/enterprises?bucket=submitted"' in browser.get("/console/").text
+    listed = browser.get("/console/enterprises?bucket=submitted").text
+    assert ENTERPRISE_A[0] in listed and "共 1 条" in listed
+    assert "共 0 条" in browser.get("/console/enterprises?bucket=unbound").text
 
     # A binding request approved in the console: the chat is bound and told at once.
     with desk.app.db.session() as session:

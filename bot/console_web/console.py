@@ -138,14 +138,19 @@ class Console:
         signed: SignedIn,
         filing_id: int,
         approve: bool,
+        *,
         reason: str = "",
         sections: Sequence[str] = (),
+        version: int | None = None,
     ) -> Decision:
-        """Approves or rejects through the chat's workflow; when another reviewer decided
-        first, says who (nothing is decided twice: the status move is guarded)."""
+        """Approves or rejects version `version` (the one the page showed) through the chat's
+        workflow; when another reviewer decided first, says who (nothing is decided twice:
+        the status move is guarded); a newer version than the page showed is not decided."""
         opened = self.read(lambda s: ReviewerView(s, self.form, self.now()).open(filing_id))
         if opened is None:
             return Decision("missing")
+        if version is not None and opened.version != version:
+            return Decision("newer", opened.enterprise, opened.version)
         effect: Effect
         if approve:
             effect = Approve(filing_id, opened.version)

@@ -364,6 +364,8 @@ class FilingHandler(Base):
 
     def _notice(self, moves: list[Any], name: str) -> str:
         done = self.get_query_argument("done", "")
+        if done == "newer":
+            return t.NEWER_VERSION
         if done in ("approved", "rejected", "conflict") and moves:
             decisive = next(
                 (m for m in reversed(moves) if m.to_status in ("approved", "rejected")), None
@@ -399,8 +401,16 @@ class DecideHandler(Base):
             self.redirect(f"{PREFIX}/filing/{number}?{urlencode({'error': 'reason'})}", status=303)
             return
         signed = self.me
+        shown = _int(self.get_body_argument("version", "")) or None
         decision: Decision = await self.run(
-            lambda: self.console.decide(signed, number, action == "approve", reason, sections)
+            lambda: self.console.decide(
+                signed,
+                number,
+                action == "approve",
+                reason=reason,
+                sections=sections,
+                version=shown,
+            )
         )
         self.console.deliver(decision.turn)
         log.info("console: %s %s filing %d: %s", signed.reviewer, action, number, decision.outcome)

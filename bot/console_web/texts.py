@@ -137,6 +137,7 @@ APPROVED_DONE = "已通过 {name} 第 {version} 版，申报表已发送给企�
 REJECTED_DONE = "已驳回 {name} 第 {version} 版，原因和需要修改的部分已通知企业联系人。"
 ALREADY_DECIDED = "这份申报已由 {who}于 {when} {what}，未重复处理。"
 DECIDED_WHAT = {"approved": "审核通过", "rejected": "驳回"}
+NEWER_VERSION = "企业已提交了新的版本，未审核：请查看下面的最新版本后再决定。"
 NOT_SUBMITTED = "这份申报当前不是待审核状态（{status}），不能审核。"
 PROJECT_FILE = "合同/验收文件"
 NO_FILE = "—"
