@@ -1,7 +1,8 @@
 """Sign-in links and sessions of the reviewers' web console.
 
-Tokens are random (256 bits) and only their SHA-256 is stored: whoever reads the database can
-neither sign in nor ride a session. Using a link is one guarded UPDATE (unused, not expired),
+Tokens are random (256 bits) and only their SHA-256 is stored in these tables: a copy of them
+neither signs anyone in nor rides a session. (The chat message carrying a link sits in the
+outbox like every reply: that is why a link lives minutes and works once.) Using a link is one guarded UPDATE (unused, not expired),
 so of two browsers racing for one link exactly one gets in. Like the other repositories these
 take a `Session` and never commit.
 """

@@ -390,7 +390,7 @@ class RenewalRow(Base):
 
 class ConsoleLinkRow(Base):
     """A one-time sign-in link sent to a reviewer's chat (后台): only its SHA-256 is stored, so
-    the table does not hand out sign-ins; used once, then `used_at` is set."""
+    the table hands out no sign-ins; used once, then `used_at` is set."""
 
     __tablename__ = "console_links"
 

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from bot.admin import import_roster
 from bot.channels.wechat.api import WeChatApi
+from bot.privacy import mask_personal
 from bot.workflow import load_filing
 from dialogs.model import Key, SetAnswer
 from storage.accounts import (
@@ -329,3 +330,9 @@ def test_documents_changes_and_requests(desk: Desk, fake: FakeTelegram, tmp_path
     assert told.body == "✅ 您的申请已通过。"
     assert "目前没有待处理的申请" in browser.get("/console/requests").text
     assert "审核员" in browser.get("/console/reminders").text
+
+
+def test_sign_in_links_are_masked_in_logs() -> None:
+    # tornado's access log writes every request's path.
+    line = "200 POST /console/login/x3Yz_-Q9 (127.0.0.1) 4.2ms"
+    assert mask_personal(line) == "200 POST /console/login/<token> (127.0.0.1) 4.2ms"
