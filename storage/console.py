@@ -2,9 +2,9 @@
 
 Tokens are random (256 bits) and only their SHA-256 is stored in these tables: a copy of them
 neither signs anyone in nor rides a session. (The chat message carrying a link sits in the
-outbox like every reply: that is why a link lives minutes and works once.) Using a link is one guarded UPDATE (unused, not expired),
-so of two browsers racing for one link exactly one gets in. Like the other repositories these
-take a `Session` and never commit.
+outbox like every reply: that is why a link lives minutes and works once.) Using a link is
+one guarded UPDATE (unused, not expired), so of two browsers racing for one link exactly one
+gets in. Like the other repositories these take a `Session` and never commit.
 """
 
 from __future__ import annotations
