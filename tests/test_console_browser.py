@@ -18,10 +18,10 @@ import pytest
 import zxingcpp
 from PIL import Image
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import func, select
 
@@ -79,7 +79,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         options.add_argument(argument)
     options.add_argument("--window-size=1280,900")
     driver = webdriver.Chrome(options=options, service=Service(paths[1]))
-    driver.implicitly_wait(5)
+    driver.implicitly_wait(15)
     try:
         yield driver
     finally:
@@ -100,11 +100,22 @@ def desk(fake: FakeTelegram, tmp_path: Path) -> Iterator[Desk]:
         yield running
 
 
-def navigate(browser: webdriver.Chrome, element: WebElement) -> None:
-    """Clicks what leads to another page and waits for it (not reading the old one)."""
+def navigate(browser: webdriver.Chrome, element: WebElement, until_url: str = "") -> None:
+    """Clicks what leads to another page and waits for it (not reading the old one): the old
+    page gone, and the address containing `until_url`."""
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+
+    def left(_driver: object) -> bool:
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            # Stale, or chromedriver's "node does not belong to the document" mid-navigation.
+            return True
+        return False
+
+    WebDriverWait(browser, 30).until(left)
+    WebDriverWait(browser, 30).until(lambda driver: until_url in driver.current_url)
 
 
 def filing_of(desk: Desk, name: str) -> int:
@@ -118,7 +129,7 @@ def test_review_at_a_desk(
 ) -> None:
     # Signing in: the link from the chat, the button on its page.
     browser.get(desk.sign_in_link())
-    navigate(browser, browser.find_element(By.ID, "sign-in"))
+    navigate(browser, browser.find_element(By.ID, "sign-in"), "/console/")
     assert browser.find_element(By.TAG_NAME, "h1").text == "2025 年度年检概览"
 
     _dashboard(desk, browser)
@@ -154,7 +165,7 @@ def _dashboard(desk: Desk, browser: webdriver.Chrome) -> None:
     shown = browser.find_element(By.ID, "indicator-verdicts").text.splitlines()
     assert sorted(shown) == sorted(expected) and len(expected) >= 4
     # A figure leads to the list behind it.
-    navigate(browser, browser.find_element(By.ID, "tile-overdue"))
+    navigate(browser, browser.find_element(By.ID, "tile-overdue"), "wait=overdue")
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.filing")]
     assert sorted(names) == sorted([NAME_A, NAME_B])
 
@@ -162,7 +173,7 @@ def _dashboard(desk: Desk, browser: webdriver.Chrome) -> None:
 def _filter_and_search(desk: Desk, browser: webdriver.Chrome) -> None:
     # Filter by grade, search by credit code.
     Select(browser.find_element(By.NAME, "grade")).select_by_value("丙")
-    navigate(browser, browser.find_element(By.CSS_SELECTOR, ".filters button"))
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, ".filters button"), "grade=")
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.filing")] == [NAME_B]
     browser.get(f"{desk.origin}/console/queue?q={CODE_A.lower()}")
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.filing")] == [NAME_A]
@@ -170,7 +181,7 @@ def _filter_and_search(desk: Desk, browser: webdriver.Chrome) -> None:
 
 def _filing_page(browser: webdriver.Chrome) -> None:
     # The filing: sections as on the form, totals and indicators, attachments in the page.
-    navigate(browser, browser.find_element(By.CSS_SELECTOR, "a.filing"))
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "a.filing"), "/filing/")
     assert browser.find_element(By.TAG_NAME, "h1").text == f"{NAME_A} · 第 1 版"
     projects = browser.find_element(By.ID, "section-projects").text
     assert "12 个项目" in projects and "3,532.00" in projects
@@ -211,7 +222,7 @@ def _reject(browser: webdriver.Chrome, fake: FakeTelegram) -> None:
     browser.find_element(By.ID, "reject-open").click()
     browser.find_element(By.ID, "reason").send_keys(REASON)
     browser.find_element(By.CSS_SELECTOR, "input[name=section][value=projects]").click()
-    navigate(browser, browser.find_element(By.ID, "reject"))
+    navigate(browser, browser.find_element(By.ID, "reject"), "done=rejected")
     notice = browser.find_element(By.ID, "notice").text
     assert notice == f"已驳回 {NAME_A} 第 1 版，原因和需要修改的部分已通知企业联系人。"
     assert browser.find_element(By.ID, "status").text == "已驳回"
@@ -230,7 +241,7 @@ def _approve_and_a_second_reviewer(
     browser.get(f"{desk.origin}/console/filing/{filing_b}")
     second = signed_in(desk, SECOND)  # another reviewer, with the page open as well
     before = len(fake.messages_to(CONTACT_B))
-    navigate(browser, browser.find_element(By.ID, "approve"))
+    navigate(browser, browser.find_element(By.ID, "approve"), "done=approved")
     assert browser.find_element(By.ID, "notice").text.startswith(f"已通过 {NAME_B} 第 1 版")
     document = fake.wait_for_messages(CONTACT_B, before + 1, 10)[before]
     assert (
@@ -260,7 +271,7 @@ def _roster_upload(desk: Desk, browser: webdriver.Chrome, tmp_path: Path) -> Non
     )
     browser.get(f"{desk.origin}/console/enterprises")
     browser.find_element(By.ID, "roster-file").send_keys(str(bad))
-    navigate(browser, browser.find_element(By.ID, "roster-upload"))
+    navigate(browser, browser.find_element(By.ID, "roster-upload"), "/roster")
     report = browser.find_element(By.ID, "roster-report").text
     assert "导入完成：新增 1 家，更新 0 家。" in report and "以下 1 行有问题" in report
     assert "第 3 行「统一社会信用代码」" in report
@@ -271,7 +282,7 @@ def _invite_qr(desk: Desk, browser: webdriver.Chrome) -> None:
     row = next(
         r for r in browser.find_elements(By.CSS_SELECTOR, "table.list tbody tr") if NAME_B in r.text
     )
-    navigate(browser, row.find_element(By.CSS_SELECTOR, "button"))
+    navigate(browser, row.find_element(By.CSS_SELECTOR, "button"), "/invite/")
     code = browser.find_element(By.ID, "invite-code").text
     png = browser.find_element(By.ID, "qr").screenshot_as_png
     (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))

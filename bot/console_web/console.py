@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 VIA = "web"
 
 T = TypeVar("T")
+_WARM_CHUNK = 20  # filings per transaction when the dashboard's facts are prepared
 
 # Hands chats that got messages to the running channels for delivery now.
 Deliver = Callable[[Sequence[tuple[str, str]]], None]
@@ -89,8 +90,12 @@ class Console:
         start does not wait for them."""
         try:
             with self.app.db.session() as session:
-                rows = roster(session, self.form.cycle.year)
-                self.facts.of(session, self.form, [r for r in rows if r.bucket != "unbound"])
+                rows = [r for r in roster(session, self.form.cycle.year) if r.bucket != "unbound"]
+            # A short transaction per few filings: on SQLite the process's transactions take
+            # turns, and the chat must not wait seconds behind this.
+            for start in range(0, len(rows), _WARM_CHUNK):
+                with self.app.db.session() as session:
+                    self.facts.of(session, self.form, rows[start : start + _WARM_CHUNK])
         except Exception:  # the dashboard works them out itself then
             log.warning("console: dashboard facts not prepared in advance", exc_info=True)
 
