@@ -87,12 +87,13 @@ class RosterRow:
     revision: int
 
 
-def roster(session: Session, year: int) -> list[RosterRow]:
-    """Every active enterprise with its filing of `year` and where it stands."""
+def roster(session: Session, year: int, *, ordered: bool = True) -> list[RosterRow]:
+    """Every active enterprise with its filing of `year` and where it stands (by name when
+    `ordered`: the dashboard only counts)."""
     bound = exists().where(MemberRow.enterprise_id == EnterpriseRow.id)
     # Anything typed at all (a probe of the answers' primary key, not a count of them).
     started = exists().where(AnswerRow.filing_id == FilingRow.id, AnswerRow.source == "user")
-    rows = session.execute(
+    statement = (
         select(
             EnterpriseRow.id,
             EnterpriseRow.name,
@@ -110,8 +111,11 @@ def roster(session: Session, year: int) -> list[RosterRow]:
             FilingRow, and_(FilingRow.enterprise_id == EnterpriseRow.id, FilingRow.year == year)
         )
         .where(EnterpriseRow.status == ACTIVE)
-        .order_by(EnterpriseRow.name, EnterpriseRow.id)
     )
+    if ordered:
+        statement = statement.order_by(EnterpriseRow.name, EnterpriseRow.id)
+    # Core, not the ORM's result machinery: a season is thousands of rows.
+    rows = session.connection().execute(statement)
     return [
         RosterRow(e, n, c, g, f, s, v or 0, bucket_of(s, bool(b), bool(t)), r or 0)
         for e, n, c, g, f, s, v, b, t, r in rows
@@ -206,7 +210,7 @@ def dashboard(
     session: Session, form: FormSpec, cache: FactsCache, now: datetime, days: int = 30
 ) -> Dashboard:
     year = form.cycle.year
-    rows = roster(session, year)
+    rows = roster(session, year, ordered=False)
     buckets = Counter(r.bucket for r in rows)
     worked = [r for r in rows if r.bucket == "draft" or r.bucket in DECIDED]
     facts = cache.of(session, form, worked, budget=FACTS_BUDGET)
@@ -224,12 +228,16 @@ def dashboard(
         for label, met in fact.verdicts:
             if met is not None:
                 per_grade.setdefault(label, [0, 0])[0 if met else 1] += 1
-    moves = session.execute(
-        select(TransitionRow.filing_id, TransitionRow.to_status, TransitionRow.at)
-        .join(FilingRow, FilingRow.id == TransitionRow.filing_id)
-        .where(FilingRow.year == year, TransitionRow.to_status.in_(DECIDED[:3]))
-        .order_by(TransitionRow.at, TransitionRow.id)
-    ).all()
+    moves = (
+        session.connection()
+        .execute(
+            select(TransitionRow.filing_id, TransitionRow.to_status, TransitionRow.at)
+            .join(FilingRow, FilingRow.id == TransitionRow.filing_id)
+            .where(FilingRow.year == year, TransitionRow.to_status.in_(DECIDED[:3]))
+            .order_by(TransitionRow.at, TransitionRow.id)
+        )
+        .all()
+    )
     today = now.astimezone(SHANGHAI).date()
     first = today - timedelta(days=days - 1)
     per_day: dict[date, Counter[str]] = {first + timedelta(d): Counter() for d in range(days)}
