@@ -7,12 +7,13 @@ import hmac
 import io
 import logging
 import math
+import re
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import segno
 import tornado.web
@@ -421,7 +422,18 @@ class DecideHandler(Base):
         )
 
 
-class FileHandler(Base):
+class _FilingDocuments(Base):
+    async def _opened(self, filing_id: int) -> Any:
+        form, now = self.console.form, self.console.now()
+        opened = await self.run(
+            lambda: self.console.read(lambda s: ReviewerView(s, form, now).open(filing_id))
+        )
+        if opened is None:
+            raise tornado.web.HTTPError(404)
+        return opened
+
+
+class FileHandler(_FilingDocuments):
     async def get(self, filing_id: str, index: str) -> None:
         opened = await self._opened(int(filing_id))
         n = int(index)
@@ -434,18 +446,9 @@ class FileHandler(Base):
         self.set_header("Content-Disposition", _disposition("inline", ref.name))
         self.finish(data)
 
-    async def _opened(self, filing_id: int) -> Any:
-        form, now = self.console.form, self.console.now()
-        opened = await self.run(
-            lambda: self.console.read(lambda s: ReviewerView(s, form, now).open(filing_id))
-        )
-        if opened is None:
-            raise tornado.web.HTTPError(404)
-        return opened
 
-
-class ZipHandler(FileHandler):
-    async def get(self, filing_id: str) -> None:  # type: ignore[override]
+class ZipHandler(_FilingDocuments):
+    async def get(self, filing_id: str) -> None:
         opened = await self._opened(int(filing_id))
         files = self.console.app.service.files
 
@@ -453,7 +456,9 @@ class ZipHandler(FileHandler):
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
                 for n, (label, ref) in enumerate(opened.attachments, 1):
-                    archive.writestr(f"{n:02d}-{label}-{ref.name}"[:180], files.read(ref.sha256))
+                    # Names come from what contacts typed: no folders, no "..".
+                    name = re.sub(r'[\\/:*?"<>|]', "_", f"{n:02d}-{label}-{ref.name}")[:180]
+                    archive.writestr(name, files.read(ref.sha256))
             return buffer.getvalue()
 
         data = await self.run(pack)
@@ -463,8 +468,8 @@ class ZipHandler(FileHandler):
         self.finish(data)
 
 
-class DeclarationHandler(FileHandler):
-    async def get(self, filing_id: str) -> None:  # type: ignore[override]
+class DeclarationHandler(_FilingDocuments):
+    async def get(self, filing_id: str) -> None:
         opened = await self._opened(int(filing_id))
         app = self.console.app
         now = self.console.now()
@@ -483,8 +488,6 @@ class DeclarationHandler(FileHandler):
 
 
 def _disposition(kind: str, name: str) -> str:
-    from urllib.parse import quote
-
     return f"{kind}; filename*=UTF-8''{quote(name)}"
 
 
