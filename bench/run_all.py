@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import engine, pdf, project_import, reminders, storage, telegram
+from bench import console, engine, pdf, project_import, reminders, storage, telegram
 from bench.report import Figure, table
 
 
@@ -58,6 +58,14 @@ def reminders_figures(quick: bool, problems: list[str]) -> list[Figure]:
     return result.figures()
 
 
+def console_figures(quick: bool, problems: list[str]) -> list[Figure]:
+    pg = os.environ.get("NIANJIAN_TEST_PG_URL", console.DEFAULT_PG)
+    result = console.run(pg, enterprises=200 if quick else 2000, rounds=10 if quick else 40)
+    if result.skipped:
+        problems.append(f"console figures skipped: {result.skipped}")
+    return result.figures()
+
+
 def guarded(
     name: str, bench: Callable[[bool, list[str]], list[Figure]], quick: bool, notes: list[str]
 ) -> list[Figure]:
@@ -86,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *guarded("pdf", pdf_figures, args.quick, notes),
         *guarded("reminders", reminders_figures, args.quick, notes),
         *guarded("project import", project_import_figures, args.quick, notes),
+        *guarded("console", console_figures, args.quick, notes),
     ]
     print(table(figures))
     for note in notes:

@@ -26,6 +26,7 @@ from bot.admin import import_roster, issue_invite, run_export
 from bot.app import App, bootstrap, holiday_files, reminder_schedule
 from bot.channels.console import ConsoleChat, default_user
 from bot.channels.wechat.guard import mode_problem
+from bot.console_web import add_console, console_started
 from bot.export import form_for
 from bot.preview import write_preview
 from bot.privacy import install_log_masking, register_secret, shown_url
@@ -244,13 +245,17 @@ async def _serve(app: App, settings: Settings, presence: Presence) -> None:
         web.add(wechat.routes())
         channels.append(wechat)
     web.add(observability.routes(observability.HealthConfig.of(app.db, channels, settings)))
+    # The reviewers' web console (/console/); decisions taken there go out through the channels.
+    console = add_console(
+        app, web, [c.deliver_now for c in channels], wechat.api if wechat else None
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     started = []
     try:
-        await web.start()
+        port = await web.start()
     except OSError as error:
         raise CliError(
             texts_ops.PORT_IN_USE.format(
@@ -258,6 +263,7 @@ async def _serve(app: App, settings: Settings, presence: Presence) -> None:
             ),
             EXIT_USAGE,
         ) from error
+    console_started(console, port)
     try:
         for channel in channels:
             if not await _start(channel, stopping, web if channel is wechat else None):

@@ -20,12 +20,14 @@ def mask_mobile(mobile: str) -> str:
 
 # A Telegram bot token inside a Bot API URL (/bot123456:ABC.../getUpdates).
 _TOKEN = re.compile(r"(/bot|/file/bot)\d+:[A-Za-z0-9_-]+")
+# A web console sign-in link (tornado's access log writes every request's path).
+_CONSOLE_LINK = re.compile(r"(/console/login/)[A-Za-z0-9_-]+")
 
 
 def mask_personal(text: str) -> str:
     """Masks every mobile and ID number in a text (ID first: it contains mobile-like runs),
     and any bot token a library put into a logged URL."""
-    text = _TOKEN.sub(r"\1<token>", text)
+    text = _CONSOLE_LINK.sub(r"\1<token>", _TOKEN.sub(r"\1<token>", text))
     return _MOBILE.sub(r"\1****\2", _ID_NUMBER.sub(r"\1********\2", text))
 
 

@@ -71,6 +71,7 @@ from dialogs.view import View
 from dialogs.workdays import SHANGHAI
 from reminders.views import ReminderViews, renewal_argument
 from storage.compose import IMAGE_TYPES, images_to_pdf
+from storage.console import ConsoleAuth
 from storage.db import Database
 from storage.enterprises import EnterpriseExists, EnterpriseRepository
 from storage.files import AttachmentRejected, AttachmentStore, is_xlsx
@@ -173,6 +174,10 @@ class ChatService:
         self._local = threading.local()
         self.filing_cache = FilingCache()
         self._last_year: Decoded = {}
+        # The web console's address (…/console), set when the web server serving it starts;
+        # None: 后台 answers that the console is not running.
+        self.console_url: str | None = None
+        self.console_link_minutes = 10
 
     def handle(
         self,
@@ -310,9 +315,32 @@ class ChatService:
         except KeyError:
             return None
 
+    def act_as_reviewer(self, via: str, reviewer: str, effects: Sequence[Effect]) -> Turn:
+        """Carries out what a reviewer decided outside a chat (the web console, `via` "web")
+        through the same workflow as a chat's decisions, in one transaction: history records
+        `via` as the channel and "via:reviewer" as the actor. The turn names the chats that
+        got messages, for the channels to deliver at once."""
+        now = self.clock.now()
+        self._local.touched = []
+        self._local.queued = []
+        self._local.cache = []
+        with self.db.session() as session:
+            actor = (via, reviewer)
+            extra = self._workflow(session, now).carry_out(effects, None, actor)
+            extra += self._reviewer_effects(session, effects, actor, now)
+        return Turn(
+            None,
+            None,
+            extra=tuple(extra),
+            notified=tuple(dict.fromkeys(self._local.touched)),
+            queued=tuple(self._local.queued),
+        )
+
     def _route(
         self, session: Session, channel: str, chat_id: str, event: Event, now: datetime
     ) -> Turn:
+        if isinstance(event, TextIn) and command_of(event.text) is Command.CONSOLE:
+            return Turn(None, None, extra=(self._console_link(session, channel, chat_id, now),))
         if isinstance(event, TextIn) and self.reminders is not None:
             answered = self._reminders(
                 session, self.reminders, channel, chat_id, text=event.text, now=now
@@ -664,6 +692,19 @@ class ChatService:
         else:
             reply = views.contact(session, member.enterprise_id, channel, now)
         return Turn(None, None, extra=(reply,))
+
+    def _console_link(self, session: Session, channel: str, chat_id: str, now: datetime) -> Reply:
+        """后台 / /console: a one-time sign-in link to the web console, for reviewers only."""
+        if not ReviewerRepository(session).is_reviewer(channel, chat_id, self.configured_reviewers):
+            log.warning("console sign-in link refused to %s:%s: not a reviewer", channel, chat_id)
+            return Text(tr.CONSOLE_NOT_REVIEWER)
+        if self.console_url is None:
+            return Text(tr.CONSOLE_OFF)
+        valid = timedelta(minutes=self.console_link_minutes)
+        token = ConsoleAuth(session).issue_link(channel, chat_id, now, valid)
+        log.info("console sign-in link issued to %s:%s", channel, chat_id)
+        url = f"{self.console_url}/login/{token}"
+        return Text(tr.CONSOLE_LINK.format(url=url, minutes=self.console_link_minutes))
 
     def _history(self, session: Session, filing_id: int) -> str:
         """The filing's transitions, and those of the enterprise's filings of earlier cycles

@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     # WeChat waits 5 s for a callback's answer: a passive reply only when the engine is done
     # within this many seconds, otherwise an empty acknowledgement and customer-service messages.
     wechat_reply_budget: float = 4.0
+    # The reviewers' web console (/console/): how long a sign-in link sent in chat (后台) stays
+    # valid, and how long a browser stays signed in.
+    console_link_minutes: int = Field(10, ge=1, le=60)
+    console_session_hours: int = Field(12, ge=1, le=24 * 7)
 
     def web_origin(self, port: int | None = None) -> str:
         """Where browsers reach the web server: the public URL, or this machine directly."""

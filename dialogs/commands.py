@@ -23,6 +23,7 @@ class Command(StrEnum):
     # Answered by the service before any dialog sees them (every kind of chat has them).
     HISTORY = "history"
     REMINDERS = "reminders"
+    CONSOLE = "console"  # a reviewer's sign-in link to the web console
 
 
 _WORDS: dict[str, Command] = {
@@ -45,6 +46,7 @@ _WORDS: dict[str, Command] = {
     **dict.fromkeys(
         ("reminders", "提醒", "我的提醒", "查看提醒", "查看我的提醒"), Command.REMINDERS
     ),
+    **dict.fromkeys(("console", "后台", "审核后台", "管理后台", "网页后台"), Command.CONSOLE),
 }
 
 

@@ -453,3 +453,37 @@ class InviteFailureRow(Base):
     channel: Mapped[str] = mapped_column(String(20))
     chat_id: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime]
+
+
+# --- the reviewers' web console -----------------------------------------------------------------
+
+
+class ConsoleLinkRow(Base):
+    """A one-time sign-in link sent to a reviewer's chat (后台): only its SHA-256 is stored, so
+    the table hands out no sign-ins; used once, then `used_at` is set."""
+
+    __tablename__ = "console_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in browser of a reviewer: the cookie carries the token, the row its SHA-256,
+    the CSRF token every form posts back, and when it expires or was ended (退出, reviewer
+    removed)."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_channel_chat_id", "channel", "chat_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -118,6 +118,8 @@ class FakeWeChat:
         self._access_token = ""
         self.token_fetches = 0
         self._media: dict[str, bytes] = {}
+        # Parametric QR codes created: the URL each carries -> its scene.
+        self.qr_scenes: dict[str, str] = {}
         self._last_message: dict[str, datetime] = {}
         self._unfollowed: set[str] = set()
         self._faults: dict[str, deque[int]] = {}
@@ -337,7 +339,21 @@ class FakeWeChat:
             return self._custom(json.loads(body or b"{}"))
         if name == "message/template/send" and method == "POST":
             return self._template(json.loads(body or b"{}"))
+        if name == "qrcode/create" and method == "POST":
+            return self._qrcode(json.loads(body or b"{}"))
         return _json({"errcode": 40066, "errmsg": f"invalid url {path}"})
+
+    def _qrcode(self, data: dict[str, Any]) -> tuple[int, str, bytes]:
+        """A parametric QR code: WeChat answers with the URL the code must carry; scanning it
+        (`scene_of`) follows the account with the scene."""
+        scene = ((data.get("action_info") or {}).get("scene") or {}).get("scene_str")
+        if data.get("action_name") not in ("QR_STR_SCENE", "QR_LIMIT_STR_SCENE") or not scene:
+            return _json({"errcode": 40053, "errmsg": "invalid action info"})
+        ticket = secrets.token_urlsafe(12)
+        with self._cond:
+            self.qr_scenes[f"http://weixin.qq.com/q/{ticket}"] = str(scene)
+        answer = {"ticket": ticket, "expire_seconds": data.get("expire_seconds", 0)}
+        return _json(answer | {"url": f"http://weixin.qq.com/q/{ticket}"})
 
     def _token(self, query: dict[str, str]) -> tuple[int, str, bytes]:
         if query.get("appid") != APP_ID or query.get("secret") != APP_SECRET:

@@ -319,6 +319,13 @@ class TelegramChannel:
         if any(channel == CHANNEL for channel, _chat in report.notified):
             self._spawn(self._drain())
 
+    def deliver_now(self, notified: Sequence[tuple[str, str]]) -> None:
+        """Messages another part of the process queued for Telegram chats (a decision taken
+        in the web console) go out now, not at the next sweep."""
+        for channel, chat_id in notified:
+            if channel == CHANNEL:
+                self._spawn(self.sender.deliver(chat_id))
+
     async def _drain(self) -> None:
         while await self.sender.sweep():  # until a sweep sends nothing
             pass

@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -352,6 +352,11 @@ class WeChatChannel:
         for channel, other in notified:
             if channel == CHANNEL and other != openid:
                 self.spawn(self.sender.deliver(other))
+
+    def deliver_now(self, notified: Sequence[tuple[str, str]]) -> None:
+        """Messages another part of the process queued for WeChat chats (a decision taken in
+        the web console) go out now, not at the next sweep."""
+        self.deliver_others(tuple(notified), "")
 
     def _queue_own(self, openid: str, text: str) -> tuple[int, ...]:
         """The channel's own words (an unsupported message, a stale option) go through the
