@@ -184,3 +184,22 @@ def schema_diff(url: str) -> list[object]:
             return list(compare_metadata(context, Base.metadata))
     finally:
         engine.dispose()
+
+
+# An invented holiday notice for 2027, a year chinese-calendar does not know (the tests' own
+# dates): Spring Festival off from Friday 5 to Friday 12 February, Saturday 13 and Sunday 14
+# February worked.
+NOTICE_2027 = """\
+year = 2027
+source = "测试用：2027年部分节假日安排"
+
+[[holidays]]
+name = "元旦"
+first = 2027-01-01
+
+[[holidays]]
+name = "春节"
+first = 2027-02-05
+last = 2027-02-12
+working_days = [2027-02-13, 2027-02-14]
+"""

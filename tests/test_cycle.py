@@ -46,6 +46,7 @@ from storage.repository import FilingRepository
 from tests.fakes import (
     CODE_A,
     ENTERPRISE_A,
+    NOTICE_2027,
     FrozenClock,
     completed_filing,
     fill_like_the_script,
@@ -58,23 +59,6 @@ CONTACT, REVIEWER, NEWCOMER = "alice", "wang", "carol"
 NAME_A = "新疆天山智联信息技术有限公司"
 NAME_NEW = "新疆昆仑云数信息技术有限公司"
 CODE_NEW = "91110000600037341L"  # valid, on no roster
-
-# An invented 2027 arrangement (the test's own dates): Spring Festival off from Friday
-# 5 February to Friday 12 February, Saturday 13 and Sunday 14 February worked.
-NOTICE_2027 = """\
-year = 2027
-source = "测试用：2027年部分节假日安排"
-
-[[holidays]]
-name = "元旦"
-first = 2027-01-01
-
-[[holidays]]
-name = "春节"
-first = 2027-02-05
-last = 2027-02-12
-working_days = [2027-02-13, 2027-02-14]
-"""
 
 
 def bj(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:

@@ -23,22 +23,7 @@ from reminders.holidays import (
     read_notice,
     read_notices,
 )
-
-# An invented arrangement for a year the package does not know (dates are the test's own).
-NOTICE_2027 = """\
-year = 2027
-source = "测试用通知"
-
-[[holidays]]
-name = "元旦"
-first = 2027-01-01
-
-[[holidays]]
-name = "春节"
-first = 2027-02-05
-last = 2027-02-12
-working_days = [2027-02-13, 2027-02-14]
-"""
+from tests.fakes import NOTICE_2027
 
 
 def write(path: Path, text: str) -> Path:

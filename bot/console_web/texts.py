@@ -149,9 +149,9 @@ ROSTER_HINT = (
     "表头：单位名称、统一社会信用代码、资质等级、证书编号、首次获证年份（可选：往年项目合计）。"
 )
 ROSTER_BUTTON = "上传并导入"
-ROSTER_NO_FILE = "请选择要上传的名单文件（XLSX 或 CSV），例如：2025年企业名单.xlsx。"
+ROSTER_NO_FILE = "请选择要上传的名单文件（XLSX 或 CSV），例如：企业名单.xlsx。"
 ROSTER_UNREADABLE = (
-    "无法读取这个文件：{error}。请上传 XLSX 或 CSV 文件，例如：2025年企业名单.xlsx。"
+    "无法读取这个文件：{error}。请上传 XLSX 或 CSV 文件，例如：企业名单.xlsx。"
 )
 BOUND_NONE = "未绑定"
 INVITE = "生成邀请码"
