@@ -53,7 +53,7 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "4242:scale-out"
 CONTACTS = range(9001, 9101)
-ANSWERS = 4  # typed answers after /start CODE, per contact
+ANSWERS = 3  # typed answers after /start CODE, per contact
 TIMEOUT = 60.0
 SECRET = hashlib.sha256(b"webhook:" + TOKEN.encode()).hexdigest()[:48]
 
