@@ -197,6 +197,16 @@ class Inbox:
         )
         return [(int(seq), payload) for seq, payload in rows]
 
+    def group(self, channel: str, marker: str) -> list[tuple[int, str]]:
+        """Events whose payload holds `marker` (a photo album's `"media_group_id": "…"`),
+        received by any process: the album's photos may reach different webhook workers."""
+        rows = self._session.execute(
+            select(InboxRow.seq, InboxRow.payload)
+            .where(InboxRow.channel == channel, InboxRow.payload.contains(marker, autoescape=True))
+            .order_by(InboxRow.seq)
+        )
+        return [(int(seq), payload) for seq, payload in rows]
+
     def adopt(self, channel: str, owner: str, alive: set[str]) -> list[tuple[int, str]]:
         """Takes over the events of processes no longer alive (and of none), oldest first:
         they were received, maybe confirmed to the platform, and never handled."""

@@ -220,21 +220,48 @@ def test_the_wechat_token_is_shared_and_refreshed_once(pg: Database) -> None:
         assert [s.text for s in fake.shown] == ["你好", "你好", "再见", "再见"]
 
 
+@pytest.mark.postgres
+def test_a_second_long_poller_process_is_refused(pg: Database, tmp_path: Path) -> None:
+    url = pg.engine.url.render_as_string(hide_password=False)
+    with FakeTelegram() as fake:
+        env = _env(tmp_path, fake, url)
+        command = [sys.executable, "-m", "bot.cli", "run"]
+        first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
+        try:
+            fake.wait_for(lambda: fake.requests["getUpdates"] >= 1, 60, "the first bot polling")
+            second = subprocess.run(
+                command, env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False
+            )
+            assert second.returncode == 1
+            message = second.stderr.decode()
+            assert "already long-polling Telegram with this database" in message
+            assert "webhook" in message and "Traceback" not in message
+            assert first.poll() is None
+        finally:
+            first.kill()
+            first.wait(30)
+
+
+def _env(tmp_path: Path, fake: FakeTelegram, url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIANJIAN_", "TELEGRAM_"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=url,
+        NIANJIAN_ATTACHMENTS_DIR=str(tmp_path / "files"),
+        NIANJIAN_TELEGRAM_POLL_TIMEOUT="1",
+        TELEGRAM_TOKEN=fake.token,
+        TELEGRAM_BASE_URL=fake.base_url,
+        TELEGRAM_BASE_FILE_URL=fake.base_file_url,
+    )
+    return env
+
+
 # --- SQLite: one process ----------------------------------------------------------------------
 
 
 def test_a_second_run_on_sqlite_is_refused(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIANJIAN_", "TELEGRAM_"))}
     with FakeTelegram() as fake:
-        env.update(
-            PYTHONPATH=str(ROOT),
-            DATABASE_URL=f"sqlite:///{tmp_path / 'nj.db'}",
-            NIANJIAN_ATTACHMENTS_DIR=str(tmp_path / "files"),
-            NIANJIAN_TELEGRAM_POLL_TIMEOUT="1",
-            TELEGRAM_TOKEN=fake.token,
-            TELEGRAM_BASE_URL=fake.base_url,
-            TELEGRAM_BASE_FILE_URL=fake.base_file_url,
-        )
+        env = _env(tmp_path, fake, f"sqlite:///{tmp_path / 'nj.db'}")
         command = [sys.executable, "-m", "bot.cli"]
         subprocess.run([*command, "db", "upgrade"], env=env, cwd=tmp_path, check=True)
         first = subprocess.Popen([*command, "run"], env=env, cwd=tmp_path, stderr=subprocess.PIPE)

@@ -39,7 +39,11 @@ from storage.messaging import PENDING, SUPERSEDED
 from storage.migrate import upgrade
 from storage.models import InboxRow, OutboxRow
 from tests.fake_telegram import FakeTelegram, SentMessage
+from tests.fakes import make_service
+from tests.filing_script import png_bytes
+from tests.test_telegram import fast_forward, jpeg_bytes, steps_before
 from tests.test_telegram_durability import STEPS, Reference, reference, register, stored_in
+from tests.test_telegram_restart import LICENCE
 
 pytestmark = [
     pytest.mark.postgres,
@@ -49,7 +53,7 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "4242:scale-out"
 CONTACTS = range(9001, 9101)
-ANSWERS = 4  # typed answers after /start CODE, per contact
+ANSWERS = 3  # typed answers after /start CODE, per contact
 TIMEOUT = 60.0
 SECRET = hashlib.sha256(b"webhook:" + TOKEN.encode()).hexdigest()[:48]
 
@@ -79,7 +83,7 @@ class Worker:
         return self.log.read_text("utf-8", errors="replace")[-4000:]
 
 
-def start_worker(name: str, tmp_path: Path, url: str, fake: FakeTelegram) -> Worker:
+def start_worker(name: str, tmp_path: Path, url: str, fake: FakeTelegram, **extra: str) -> Worker:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NIANJIAN_", "TELEGRAM_"))}
     port = free_port()
     env.update(
@@ -97,6 +101,7 @@ def start_worker(name: str, tmp_path: Path, url: str, fake: FakeTelegram) -> Wor
         # exactly-once, not about Telegram's limits).
         NIANJIAN_TELEGRAM_RATE="1000",
         NIANJIAN_TELEGRAM_CHAT_BURST="1000",
+        **extra,
     )
     log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
@@ -366,3 +371,44 @@ def check(
         f"kill {pending_at_kill} replies pending ({begun_at_kill} begun) and {inbox_at_kill} "
         f"updates in inboxes; {repeats} repeated"
     )
+
+
+def test_an_album_split_over_two_workers_is_one_file(tmp_path: Path, pg_url: str) -> None:
+    """Behind the proxy an album's photos reach different workers: still one PDF of all of
+    them, acknowledged once."""
+    upgrade(pg_url)
+    db = Database.from_url(pg_url)
+    user = 9500
+    workers: list[Worker] = []
+    try:
+        service = make_service(db, tmp_path / "files", trial=("telegram",))
+        fast_forward(service, steps_before(LICENCE), chat=str(user))
+        with FakeTelegram(token=TOKEN) as fake:
+            workers = [
+                start_worker(n, tmp_path, pg_url, fake, NIANJIAN_TRIAL_CHANNELS="telegram")
+                for n in ("worker-a", "worker-b")
+            ]
+            for worker in workers:
+                wait_listening(worker)
+            photos = fake.send_album(user, [png_bytes(), jpeg_bytes()])
+
+            async def post_both() -> None:
+                async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                    for worker, update in zip(workers, photos, strict=True):
+                        response = await client.post(worker.url, json=update, headers=headers)
+                        assert response.status_code == 200
+
+            asyncio.run(post_both())
+            replies = fake.wait_for_messages(user, 1, TIMEOUT)
+            time.sleep(2.0)  # the other worker's flush: nothing more may come
+            replies = fake.messages_to(user)
+            acks = [m for m in replies if "已收到文件" in (m.text or "")]
+            assert len(acks) == 1, [m.text for m in replies]
+            assert "照片（2页）.pdf" in (acks[0].text or ""), acks[0].text
+    finally:
+        for worker in workers:
+            if worker.alive:
+                worker.proc.kill()
+                worker.proc.wait(TIMEOUT)
+        db.dispose()

@@ -434,6 +434,17 @@ class TelegramChannel:
             return
         chat_id, group = key
         async with self.locks.hold(chat_id):
+            if self.presence is not None and self.presence.shared:
+                # Photos of this album another worker took: one album, all its pages.
+                for update in await self.inbox.album(self.app.bot, group):
+                    message = update.effective_message
+                    known = {m.message_id for m in album.messages}
+                    if (
+                        message is not None
+                        and message.message_id not in known
+                        and str(message.chat_id) == chat_id
+                    ):
+                        album.messages.append(message)
             messages = sorted(album.messages, key=lambda m: m.message_id)
             try:
                 await self._files(chat_id, messages, f"album:{group}")

@@ -133,6 +133,20 @@ class DurableQueue(asyncio.Queue[object]):
                 return Inbox(session).waiting(CHANNEL)
             return Inbox(session).adopt(CHANNEL, self._owner, alive)
 
+    async def album(self, bot: Bot, group: str) -> list[Update]:
+        """The photos of an album stored by any process (webhook workers behind a proxy get
+        an album's photos in turns)."""
+        await self.store()
+        marker = json.dumps({"media_group_id": group}, ensure_ascii=False)[1:-1]
+
+        def read() -> list[tuple[int, str]]:
+            with self._db.session() as session:
+                return Inbox(session).group(CHANNEL, marker)
+
+        found = await asyncio.to_thread(read)
+        updates = [Update.de_json(json.loads(payload), bot) for _seq, payload in found]
+        return [u for u in updates if u is not None]
+
     def handled(self, update: Any) -> None:
         """The update went through its handler (or failed there and the user was told)."""
         if isinstance(update, Update) and update.update_id not in self._held:
