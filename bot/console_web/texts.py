@@ -150,9 +150,7 @@ ROSTER_HINT = (
 )
 ROSTER_BUTTON = "上传并导入"
 ROSTER_NO_FILE = "请选择要上传的名单文件（XLSX 或 CSV），例如：企业名单.xlsx。"
-ROSTER_UNREADABLE = (
-    "无法读取这个文件：{error}。请上传 XLSX 或 CSV 文件，例如：企业名单.xlsx。"
-)
+ROSTER_UNREADABLE = "无法读取这个文件：{error}。请上传 XLSX 或 CSV 文件，例如：企业名单.xlsx。"
 BOUND_NONE = "未绑定"
 INVITE = "生成邀请码"
 INVITE_TITLE = "{name} 的邀请码"

@@ -20,13 +20,13 @@ from tempfile import TemporaryDirectory
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from sqlalchemy import text
-from storage.accounts import WorkflowRepository
 
 from bench.console import NOW, REVIEWER, Served, _Clock, seed
 from bot.app import bootstrap
 from bot.settings import Settings
 from storage.console import ConsoleAuth
 from storage.migrate import upgrade
+from storage.workflow import WorkflowRepository
 
 PLACES = (
     "乌鲁木齐",
