@@ -24,6 +24,9 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Every `nianjian run` serves its web server (health, console, WeChat); in the tests, in
+    # process or as a subprocess, it takes a free port unless a test names one (WEB_PORT).
+    os.environ.setdefault("NIANJIAN_WEB_PORT", "0")
     config.addinivalue_line(
         "markers", "postgres: needs PostgreSQL (skipped when unreachable unless CI=true)"
     )

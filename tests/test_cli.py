@@ -253,8 +253,8 @@ def test_a_port_in_use_ends_with_one_line(tmp_path: Path) -> None:
             WECHAT_APP_ID=fake_wechat.APP_ID,
             WECHAT_APP_SECRET=fake_wechat.APP_SECRET,
             WECHAT_TOKEN=fake_wechat.TOKEN,
-            WECHAT_HOST="127.0.0.1",
-            WECHAT_PORT=str(port),
+            WEB_HOST="127.0.0.1",
+            WEB_PORT=str(port),
             WECHAT_MODE="plain",
         )
     assert done.returncode == cli.EXIT_USAGE, done.stderr

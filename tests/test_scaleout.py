@@ -249,6 +249,7 @@ def _env(tmp_path: Path, fake: FakeTelegram, url: str) -> dict[str, str]:
         DATABASE_URL=url,
         NIANJIAN_ATTACHMENTS_DIR=str(tmp_path / "files"),
         NIANJIAN_TELEGRAM_POLL_TIMEOUT="1",
+        NIANJIAN_WEB_PORT="0",
         TELEGRAM_TOKEN=fake.token,
         TELEGRAM_BASE_URL=fake.base_url,
         TELEGRAM_BASE_FILE_URL=fake.base_file_url,

@@ -97,6 +97,7 @@ def start_worker(name: str, tmp_path: Path, url: str, fake: FakeTelegram, **extr
         TELEGRAM_WEBHOOK_URL="https://bot.example.invalid/telegram",
         NIANJIAN_TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
         NIANJIAN_TELEGRAM_WEBHOOK_PORT=str(port),
+        NIANJIAN_WEB_PORT="0",
         # The fake Bot API does not pace: neither need the workers (the test is about
         # exactly-once, not about Telegram's limits).
         NIANJIAN_TELEGRAM_RATE="1000",
@@ -405,7 +406,7 @@ def test_an_album_split_over_two_workers_is_one_file(tmp_path: Path, pg_url: str
             replies = fake.messages_to(user)
             acks = [m for m in replies if "已收到文件" in (m.text or "")]
             assert len(acks) == 1, [m.text for m in replies]
-            assert "照片（2页）.pdf" in (acks[0].text or ""), acks[0].text
+            assert "营业执照（2页）.pdf" in (acks[0].text or ""), acks[0].text
     finally:
         for worker in workers:
             if worker.alive:

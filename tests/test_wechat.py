@@ -482,8 +482,8 @@ def test_nianjian_run_serves_wechat_beside_telegram(tmp_path: Path) -> None:
             "WECHAT_APP_SECRET": APP_SECRET,
             "WECHAT_TOKEN": TOKEN,
             "WECHAT_ENCODING_AES_KEY": AES_KEY,
-            "WECHAT_HOST": "127.0.0.1",
-            "WECHAT_PORT": str(port),
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(port),
             "WECHAT_API_BASE_URL": wechat.base_url,
         }
         process = subprocess.Popen(
