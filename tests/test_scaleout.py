@@ -203,7 +203,9 @@ def test_the_wechat_token_is_shared_and_refreshed_once(pg: Database) -> None:
     clock = FrozenClock(datetime.now(UTC))
     with FakeWeChat(clock) as fake:
         apis = [
-            WeChatApi(APP_ID, APP_SECRET, fake.base_url, storage=DatabaseStorage(pg, clock))
+            WeChatApi(
+                APP_ID, APP_SECRET, fake.base_url, storage=DatabaseStorage(pg, clock, APP_SECRET)
+            )
             for _ in range(2)
         ]
 

@@ -110,7 +110,7 @@ class WeChatChannel:
             app_id,
             secret.get_secret_value(),
             settings.wechat_api_base_url,
-            storage=DatabaseStorage(service.db, service.clock),
+            storage=DatabaseStorage(service.db, service.clock, secret.get_secret_value()),
         )
         link_secret = settings.wechat_link_secret
         self.links = LinkSigner(
