@@ -44,6 +44,7 @@ SCREENS: Mapping[Mode, Screen] = {
     screen.mode: screen
     for screen in (
         question.SCREEN,
+        question.CONFIRM_AMOUNT,
         records.AFTER_RECORD,
         records.PICK_RECORD,
         records.RECORD,
