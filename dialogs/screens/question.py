@@ -287,6 +287,9 @@ def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
             return paste_rows(turn, state, key, raw)
     else:
         keys = bulk.section_keys(turn.view, section)
+    if not _several(raw):
+        return None
+    keys = [k for k in keys if not _roster(turn, k)]
     if len(keys) < 2:
         return None
     result = bulk.parse_message(turn.view, keys, raw)
@@ -307,6 +310,18 @@ def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
         first = result.problems[0].key
         return ask(turn, first, section, state=state)
     return advance(turn, state, key)
+
+
+def _several(raw: str) -> bool:
+    """Two answers at least: two non-empty lines, or a row of two non-empty cells."""
+    lines = [line for line in raw.splitlines() if line.strip()]
+    cells = [cell for cell in (lines[-1].split("\t") if lines else ()) if cell.strip()]
+    return len(lines) >= 2 or len(cells) >= 2
+
+
+def _roster(turn: Turn, key: Key) -> bool:
+    current = turn.filing.answers.get(key)
+    return current is not None and current.source is Source.ROSTER
 
 
 def paste_rows(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome:
