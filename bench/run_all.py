@@ -9,10 +9,12 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from bench import engine, pdf, project_import, reminders, storage, telegram
+from bench import engine, messages, pdf, project_import, reminders, storage, telegram
 from bench.report import Figure, table
 
 
@@ -58,6 +60,13 @@ def reminders_figures(quick: bool, problems: list[str]) -> list[Figure]:
     return result.figures()
 
 
+def messages_figures(quick: bool, problems: list[str]) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="nj_bench_") as work:
+        result = messages.run(Path(work))
+    problems.extend(result.problems)
+    return result.figures()
+
+
 def guarded(
     name: str, bench: Callable[[bool, list[str]], list[Figure]], quick: bool, notes: list[str]
 ) -> list[Figure]:
@@ -86,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *guarded("pdf", pdf_figures, args.quick, notes),
         *guarded("reminders", reminders_figures, args.quick, notes),
         *guarded("project import", project_import_figures, args.quick, notes),
+        *guarded("messages", messages_figures, args.quick, notes),
     ]
     print(table(figures))
     for note in notes:
