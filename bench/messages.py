@@ -230,9 +230,10 @@ def _play(app: App, work: Path) -> MessagesResult:
     _reviewer(app, "部分 projects")
     _reviewer(app, "完成")
     transcript.lines.append("## 审核员驳回后：改正一个金额\n")
-    transcript.bot(_outbox(app, CONTACT)[-1:])
+    notice = _outbox(app, CONTACT)[-1:]
+    transcript.bot(notice)
     before = contact.sent
-    for step in correction_path():
+    for step in correction_path(notice):
         replies = contact.send(step)
     taps = contact.sent - before
     if "已提交审核（第 2 版）" not in "\n".join(reply_text(r) for r in replies):
@@ -243,10 +244,14 @@ def _play(app: App, work: Path) -> MessagesResult:
     return MessagesResult(messages, taps, tuple(transcript.lines), tuple(transcript.problems))
 
 
-def correction_path() -> list[str]:
-    """From the rejection notice to the resubmission: the buttons a contact presses (their
-    values) and the one amount typed."""
-    return ["总览", "6", "编辑 1", "6", "100", "提交", "确认提交"]
+def correction_path(notice: Sequence[Reply]) -> list[str]:
+    """From the rejection notice to the resubmission: the deep link the notice offers for
+    the answer the reviewer named, the amount typed, the pre-submit check confirmed."""
+    options = [o for r in notice if isinstance(r, Choice) for o in r.options]
+    links = [o.value for o in options if o.label.startswith("✏️")]
+    if not links:
+        return ["总览", "6", "编辑 1", "6", "100", "提交", "确认提交"]  # the way without one
+    return [links[0], "100", "确认提交"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

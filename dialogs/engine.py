@@ -133,6 +133,9 @@ def text(turn: Turn, state: ConvState, event: TextIn) -> Outcome:
         case Command.IMPORT if spreadsheet.import_allowed(turn, state):
             return spreadsheet.import_offer(turn)
     raw = resolve_number(turn, state, event.text)
+    linked = overview.follow_link(turn, raw)  # the rejection's deep link, pressed or typed
+    if linked is not None:
+        return linked
     command = command_of(raw) if raw != event.text else command
     if command is Command.IMPORT and raw != event.text and spreadsheet.import_allowed(turn, state):
         return spreadsheet.import_offer(turn)  # the import button, picked by its number

@@ -145,6 +145,10 @@ REJECTED_NOTE = "❗ 第 {version} 版审核未通过。原因：{reason}"
 REJECTED_SECTIONS = "需要修改：{sections}。修改后请重新提交审核。"
 OVERVIEW_TO_FIX = "❗ {section}：审核员要求修改"
 CHANGE_LINE = "• {label}：{old} → {new}"
+CHANGE_RECORD_LABEL = "{record} · {label}"  # an answer of a record: which record it is
+# The rejection's deep links: straight to the answer, record or section the reviewer named.
+BTN_FIX_FIELD = "✏️ 修改{label}"
+BTN_FIX_SECTION = "✏️ 修改「{section}」"
 CHANGE_RECORDS = "• {noun}：新增 {added} 条，删除 {removed} 条"
 
 # --- accounts ------------------------------------------------------------------------------------

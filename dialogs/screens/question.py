@@ -259,6 +259,8 @@ def advance(turn: Turn, state: ConvState, key: Key) -> Outcome:
                 return carry.ask_carried(turn, k, section)
         return carry.carry_next(turn, section.id, last_year.last_year_record(key.record))
     if state.editing:
+        if state.back_to == "submit":  # a deep link from the rejection: straight to the check
+            return turn.show(ConvState().at(Mode.SUBMIT, ""))
         if state.back_to == "record" and key.record in turn.view.records_of_field(key.field):
             return turn.show(ConvState().at(Mode.RECORD, section.id, record=key.record))
         return turn.show(ConvState().at(Mode.SUMMARY, section.id))
