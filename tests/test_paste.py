@@ -131,3 +131,20 @@ def test_pasted_lines_never_overwrite_roster_answers() -> None:
     assert chat.value("enterprise.grade") == "甲"
     assert chat.value("enterprise.name") == "测试科技有限公司"
     assert "资质等级" not in text.split("\n\n")[0] or "不是本部分" in text
+
+
+def test_an_optional_question_says_once_that_it_can_be_skipped() -> None:
+    chat = Chat()
+    chat.send(Start())
+    chat.run(*ENTERPRISE, "张三")
+    prompt = chat.send("13800138000")
+    assert "请填写：固定电话" in prompt
+    assert prompt.count("跳过") == 1, prompt
+    assert chat.options == ["跳过"]
+
+
+def test_choice_prompts_do_not_ask_for_numbers_the_buttons_do_not_show() -> None:
+    chat = Chat()
+    chat.send(Start())
+    prompt = chat.run("测试科技有限公司", "91110108551385082Q")
+    assert "请选择：资质等级" in prompt and "回复编号" not in prompt

@@ -66,8 +66,8 @@ def question(
     hint = paste_hint(turn, key, spec, section)
     if hint:
         lines.append(hint)
-    if not turn.view.required(spec, key):
-        lines.append(texts.OPTIONAL_HINT)
+    if not turn.view.required(spec, key) and "跳过" not in (spec.help or ""):
+        lines.append(texts.OPTIONAL_HINT)  # once: a help that says it already is enough
     buttons: list[Button] = []
     if spec.kind is Kind.CHOICE:
         buttons.extend(Button(o.label, str(i)) for i, o in enumerate(spec.options, 1))
