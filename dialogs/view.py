@@ -441,8 +441,17 @@ class View:
                     if fixed if fixed is not None else self.required(spec, key):
                         total += 1
                         done += filled
+            # A group behind an unanswered yes/no question ("是否有已完成的项目") is counted as
+            # if it applied: answering 是 must not lower the figure (否 raises it).
+            gated = any(
+                isinstance(item, FieldSpec)
+                and item.kind is Kind.YESNO
+                and self.applies(item)
+                and get(Key(item.id)) is None
+                for item in section.items
+            )
             for group in section.groups():
-                if self.applies(group):
+                if self.applies(group) or gated:
                     short = max(group.min_records - len(self.records(group.id)), 0)
                     total += short * len(group.fields)
             return (1, 1) if total == 0 else (done, total)
