@@ -159,11 +159,15 @@ class Contact:
         self.transcript = transcript
         self.sent = 0
         self.filing_id: int | None = None
+        self.buttons: dict[str, str] = {}  # a deep link's value -> its label, for the transcript
 
     def send(self, step: str | Upload | Start) -> list[Reply]:
         self.sent += 1
         service = self.app.service
-        if isinstance(step, Start):
+        if isinstance(step, str) and step in self.buttons:
+            self.transcript.contact(f"（点击按钮）{self.buttons[step]}")
+            turn = service.handle(CHANNEL, CONTACT, TextIn(step), queue=True)
+        elif isinstance(step, Start):
             self.transcript.contact(f"/start {step.payload}")
             turn = service.handle(CHANNEL, CONTACT, step, queue=True)
         elif isinstance(step, Upload):
@@ -233,6 +237,7 @@ def _play(app: App, work: Path) -> MessagesResult:
     notice = _outbox(app, CONTACT)[-1:]
     transcript.bot(notice)
     before = contact.sent
+    contact.buttons = {o.value: o.label for r in notice if isinstance(r, Choice) for o in r.options}
     for step in correction_path(notice):
         replies = contact.send(step)
     taps = contact.sent - before

@@ -169,3 +169,15 @@ def test_the_progress_shown_by_the_engine_never_goes_back_over_the_whole_filing(
     drops = [(a, b) for a, b in itertools.pairwise(shown) if b < a]
     assert drops == [], drops
     assert shown[-1] == 100
+
+
+def test_the_roster_s_answers_are_shown_at_the_start_as_a_read_only_section() -> None:
+    chat = Chat()
+    roster = {
+        Key("enterprise.name"): Answer("测试科技有限公司", Source.ROSTER, 1),
+        Key("enterprise.grade"): Answer("乙", Source.ROSTER, 1),
+    }
+    chat.filing = replace(chat.filing, answers=roster)
+    text = chat.send(Start())
+    assert "【企业信息】（来自协会名录，只读" in text
+    assert "单位名称（汉字全称）：测试科技有限公司" in text and "资质等级：乙级" in text
