@@ -33,3 +33,9 @@ def test_submit_is_the_first_button_of_a_complete_overview() -> None:
     # A typed number still means the option at that place (the terminal and WeChat show it).
     chat.send("3")
     assert chat.state.section == "contact"
+
+
+def test_a_pinned_button_keeps_its_place_at_the_top() -> None:
+    options = [["📤 提交审核", "提交"]] + [[f"部分{i}", f"前往 {i}"] for i in range(1, 12)]
+    assert _labels(options, 0)[0] == "📤 提交审核"
+    assert _labels(options, 1)[0] == "📤 提交审核"

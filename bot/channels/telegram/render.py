@@ -60,7 +60,8 @@ def keyboard(options: Sequence[Sequence[str]], seq: int, page: int = 0) -> Inlin
     listed = [(i, o) for i, o in indexed if (i, o) not in pinned]
     pages = max(1, -(-len(listed) // PAGE_SIZE)) if paged else 1
     page = min(max(page, 0), pages - 1)
-    shown = indexed if pages == 1 else listed[page * PAGE_SIZE : (page + 1) * PAGE_SIZE] + pinned
+    window = listed[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    shown = indexed if pages == 1 else sorted(window + pinned)
     per_row = _per_row([label for _i, (label, *_rest) in shown])
     rows: list[list[InlineKeyboardButton]] = []
     for start in range(0, len(shown), per_row):
