@@ -181,3 +181,14 @@ def test_the_roster_s_answers_are_shown_at_the_start_as_a_read_only_section() ->
     text = chat.send(Start())
     assert "【企业信息】（来自协会名录，只读" in text
     assert "单位名称（汉字全称）：测试科技有限公司" in text and "资质等级：乙级" in text
+
+
+def test_after_a_record_the_next_one_can_be_pasted_without_pressing_add() -> None:
+    chat = _at_holders()
+    chat.send("王强\t系统集成项目管理工程师\t2019-0001\t跳过")
+    assert chat.state.mode is Mode.AFTER_RECORD
+    text = chat.send("刘洋\t4\t2020-0003\t跳过")
+    assert text.startswith("已识别 4 项，全部齐全")
+    names = sorted(str(a.value) for k, a in chat.filing.answers.items() if k.field == "holder.name")
+    assert names == ["刘洋", "王强"]
+    assert chat.state.mode is Mode.AFTER_RECORD

@@ -289,7 +289,7 @@ def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
             return paste_rows(turn, state, key, raw)
     else:
         keys = bulk.section_keys(turn.view, section)
-    if not _several(raw):
+    if not bulk.several(raw):
         return None
     keys = [k for k in keys if not _roster(turn, k)]
     if len(keys) < 2:
@@ -312,13 +312,6 @@ def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
         first = result.problems[0].key
         return ask(turn, first, section, state=state)
     return advance(turn, state, key)
-
-
-def _several(raw: str) -> bool:
-    """Two answers at least: two non-empty lines, or a row of two non-empty cells."""
-    lines = [line for line in raw.splitlines() if line.strip()]
-    cells = [cell for cell in (lines[-1].split("\t") if lines else ()) if cell.strip()]
-    return len(lines) >= 2 or len(cells) >= 2
 
 
 def _roster(turn: Turn, key: Key) -> bool:
