@@ -9,10 +9,12 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from bench import console, engine, pdf, project_import, reminders, storage, telegram
+from bench import console, engine, messages, pdf, project_import, reminders, storage, telegram
 from bench.report import Figure, table
 
 
@@ -66,6 +68,13 @@ def console_figures(quick: bool, problems: list[str]) -> list[Figure]:
     return result.figures()
 
 
+def messages_figures(quick: bool, problems: list[str]) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="nj_bench_") as work:
+        result = messages.run(Path(work))
+    problems.extend(result.problems)
+    return result.figures()
+
+
 def guarded(
     name: str, bench: Callable[[bool, list[str]], list[Figure]], quick: bool, notes: list[str]
 ) -> list[Figure]:
@@ -95,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *guarded("reminders", reminders_figures, args.quick, notes),
         *guarded("project import", project_import_figures, args.quick, notes),
         *guarded("console", console_figures, args.quick, notes),
+        *guarded("messages", messages_figures, args.quick, notes),
     ]
     print(table(figures))
     for note in notes:

@@ -121,6 +121,13 @@ def is_bulk(text: str) -> bool:
     return "\t" in text or len(lines) >= 2
 
 
+def several(text: str) -> bool:
+    """Two answers at least: two non-empty lines, or a row of two non-empty cells."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    cells = [cell for cell in (lines[-1].split("\t") if lines else ()) if cell.strip()]
+    return len(lines) >= 2 or len(cells) >= 2
+
+
 # --- the questions a message may answer ---------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from dialogs import texts
 from dialogs.commands import Command, command_of
-from dialogs.model import Filing, Key
+from dialogs.model import Filing, Key, Source
 from dialogs.replies import Choice, Event, FileIn, FileRequest, Start, TableIn, Text, TextIn
 from dialogs.screens import (
     carry,
@@ -34,6 +34,7 @@ from dialogs.screens.base import Outcome, Screen, Turn, file_not_expected
 from dialogs.screens.choices import option_value, split_verb
 from dialogs.spec import FormSpec, GroupSpec, Kind, SectionSpec
 from dialogs.state import ConvState, Mode
+from dialogs.summary import key_line
 from dialogs.view import View
 
 __all__ = ["SCREENS", "Outcome", "step"]
@@ -44,6 +45,7 @@ SCREENS: Mapping[Mode, Screen] = {
     screen.mode: screen
     for screen in (
         question.SCREEN,
+        question.CONFIRM_AMOUNT,
         records.AFTER_RECORD,
         records.PICK_RECORD,
         records.RECORD,
@@ -93,9 +95,30 @@ def start(turn: Turn, state: ConvState) -> Outcome:
         return turn.show(ConvState().at(Mode.OVERVIEW, ""))
     if state.mode is Mode.WELCOME:
         turn.note(texts.WELCOME.format(year=turn.form.cycle.year))
+        for lines in roster_sections(turn):
+            turn.note("\n".join(lines))
         return turn.first_pending()
     turn.note(texts.WELCOME_BACK)
     return turn.resume(state)
+
+
+def roster_sections(turn: Turn) -> list[list[str]]:
+    """The sections the association's roster filled, shown once at the start: the contact
+    sees what was imported (read-only) instead of the walk silently passing it by."""
+    shown = []
+    for section in turn.form.sections:
+        answers = turn.filing.answers
+        keys = [
+            key
+            for key in turn.view.layout(section)
+            if isinstance(key, Key) and key in answers and answers[key].source is Source.ROSTER
+        ]
+        if keys:
+            head = texts.ROSTER_SECTION.format(
+                section=section.heading, help_line=turn.form.cycle.help_line
+            )
+            shown.append([head, *(key_line(turn.view, key) for key in keys)])
+    return shown
 
 
 def text(turn: Turn, state: ConvState, event: TextIn) -> Outcome:
@@ -132,6 +155,9 @@ def text(turn: Turn, state: ConvState, event: TextIn) -> Outcome:
         case Command.IMPORT if spreadsheet.import_allowed(turn, state):
             return spreadsheet.import_offer(turn)
     raw = resolve_number(turn, state, event.text)
+    linked = overview.follow_link(turn, raw)  # the rejection's deep link, pressed or typed
+    if linked is not None:
+        return linked
     command = command_of(raw) if raw != event.text else command
     if command is Command.IMPORT and raw != event.text and spreadsheet.import_allowed(turn, state):
         return spreadsheet.import_offer(turn)  # the import button, picked by its number

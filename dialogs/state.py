@@ -25,6 +25,7 @@ class Mode(StrEnum):
     IMPORT_CHOICE = "import_choice"  # an uploaded spreadsheet's report, waiting for a choice
     CARRY = "carry"  # offering last year's values for a section
     CARRY_RECORD = "carry_record"  # offering one of last year's records (certificate holders)
+    CONFIRM_AMOUNT = "confirm_amount"  # a doubtful amount: which of its two readings is meant
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ class ConvState:
     # IMPORT_CHOICE: the uploaded spreadsheet (name, rows as [number, cells]) until the
     # contact decides; nothing of it is in the filing before that.
     table: dict[str, Any] | None = None
+    # CONFIRM_AMOUNT: the doubtful amounts still to confirm (the first is on screen), each
+    # {"field", "record", "year", "wan", "yuan", "reason"}; nothing of them is stored before.
+    doubts: list[dict[str, Any]] | None = None
 
     @property
     def key(self) -> Key:

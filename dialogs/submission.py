@@ -84,7 +84,13 @@ def _known(form: FormSpec) -> set[str]:
 
 
 def _label(view: View, key: Key) -> str:
+    """The answer's label; of a record, which record too ("第3个项目：博州… · 硬件购置费")."""
     try:
-        return view.label(key)
+        label = view.label(key)
+        group = view.spec.group_of(key.field)
+        if group is not None and key.record in view.records(group.id):
+            record = view.describe_record(group, key.record)
+            return texts.CHANGE_RECORD_LABEL.format(record=record, label=label)
+        return label
     except (KeyError, ValueError):
         return key.field

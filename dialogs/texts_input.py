@@ -22,6 +22,10 @@ DOUBT_AS_WAN = "{amount} 万元（{big}）"
 DOUBT_AS_YUAN = "{amount} 元 = {wan} 万元"
 DOUBT_SUMMARY_HEAD = "请核对以下金额的单位（万元）："
 DOUBT_SUMMARY_LINE = "  ⚠ {label}：{value}，{why}"
+DOUBT_MORE = "（还有 {count} 个金额待确认）"
+DOUBT_RETYPE = "也可以直接重新输入正确的金额。"
+DOUBT_CHOSEN = "✓ 已按“{choice}”保存{label}：{value}"
+DOUBT_PENDING = "⚠ {label}：{value} 待确认"
 DOUBT_CONFIRMED_HEAD = "已确认的较大金额（请再核对一次）："
 DOUBT_CONFIRMED_LINE = "  {label}：{value}"
 
@@ -33,6 +37,10 @@ BULK_PROBLEM = "{label}：{reason} 例如：{example}"
 BULK_MISSING = "{label}：未填写"
 BULK_UNKNOWN_LABEL = "第 {line} 行“{label}”不是本部分的问题，已忽略"
 BULK_ROWS = "共 {rows} 行：{ok} 行无误，{bad} 行有问题"
+# The question's prompt: a whole record, or several answers of a section, in one message.
+PASTE_HINT_RECORD = "可一次粘贴整条（Excel 行，或每行“名称 值”）"
+PASTE_HINT_SECTION = "可一次发送多项（每行“名称 值”）"
+BULK_NOTHING_FOUND = "没有识别出可保存的记录。"
 BULK_TOO_MANY_CELLS = "这一行有 {cells} 列，模板只有 {columns} 列"
 
 # --- files ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ QUEUE_HEAD = "【待审核 {count} 份】（按提交时间，最早的在前）
 QUEUE_LINE = "{n}. {name}（{grade}级）第 {version} 版 · 提交于 {when}{late}"
 OVERDUE = " ⏰已超过一个工作日"
 BTN_REFRESH = "🔄 刷新"
-NOT_UNDERSTOOD = "没有理解，请点击下面的按钮，或回复编号。"
+NOT_UNDERSTOOD = "没有理解，请选择下面的一项。"
 NOT_FOUND = "找不到这份申报，或它已不在待审核状态。"
 HELP = (
     "审核员指令：待审（待审核列表）、打开 编号、通过、驳回、附件、返回、历史、"

@@ -430,8 +430,45 @@ class View:
 
     def _progress(self, section: SectionSpec) -> tuple[int, int]:
         """(answered, counted) questions of the section for `progress`."""
-        _missing, _answered, _required, done, counted = self._missing_keys(section)
-        return (1, 1) if counted == 0 else (done, counted)
+
+        def compute() -> tuple[int, int]:
+            inherited = self._inherited(("progress", section.id), section)
+            if inherited is not None:
+                return cast(tuple[int, int], inherited)
+            done = total = 0
+            get = self.filing.answers.get
+            for spec, keys in self._field_keys(section):
+                per_record = bool(spec.for_records) or self.spec.group_of(spec.id) is not None
+                fixed = spec.required if spec.required_when is None else None
+                for key in keys:
+                    answer = get(key)
+                    filled = answer is not None and answer.value != SKIPPED
+                    if per_record:
+                        # Counted once answered, whether required now or not.
+                        if filled:
+                            done, total = done + 1, total + 1
+                        elif answer is not None and self.required(spec, key):
+                            total += 1  # emptied although required: missing
+                        continue
+                    if fixed if fixed is not None else self.required(spec, key):
+                        total += 1
+                        done += filled
+            # A group behind an unanswered yes/no question ("是否有已完成的项目") is counted as
+            # if it applied: answering 是 must not lower the figure (否 raises it).
+            gated = any(
+                isinstance(item, FieldSpec)
+                and item.kind is Kind.YESNO
+                and self.applies(item)
+                and get(Key(item.id)) is None
+                for item in section.items
+            )
+            for group in section.groups():
+                if self.applies(group) or gated:
+                    short = max(group.min_records - len(self.records(group.id)), 0)
+                    total += short * len(group.fields)
+            return (1, 1) if total == 0 else (done, total)
+
+        return self.memo(("progress", section.id), compute)
 
     def iter_states(self) -> Iterator[SectionState]:
         return (self.section_state(s) for s in self.spec.sections)

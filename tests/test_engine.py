@@ -302,7 +302,7 @@ def _complete_chat(status: str = "draft", **extra: object) -> Chat:
 def test_submit_from_overview_after_the_check() -> None:
     chat = _complete_chat()
     chat.run("总览")
-    assert chat.options[-1] == "📤 提交审核"
+    assert chat.options[0] == "📤 提交审核"  # the next step on the first page (issue 14)
     text = chat.run("提交")
     assert chat.state.mode is Mode.SUBMIT
     assert "✓ 所有部分都已填写完整" in text and "合同金额合计：3,532.00 万元" in text

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dialogs.bulk import is_bulk
 from dialogs.cycle import Cycle
 from dialogs.engine import Outcome, step
 from dialogs.form import build_form
@@ -290,6 +291,25 @@ def check_records(filing: Filing) -> None:
         assert owner and key.record in filing.record_ids(owner), key
 
 
+def check_bulk_step(filing: Filing, asked: Key, first: str, outcome: Outcome) -> None:
+    """Several answers in one message: stored only in the asked record (or rows as new
+    records of its group) or the asked section, with the summary first; never a roster
+    answer."""
+    assert first.startswith(("已识别", "【表格检查】")), first
+    group = FORM.group_of(asked.field)
+    section = FORM.section_of(asked.field)
+    for change in outcome.changes:
+        if isinstance(change, AddRecord):
+            assert group is not None and change.group == group.id, outcome.changes
+            continue
+        assert isinstance(change, SetAnswer), outcome.changes
+        assert FORM.section_of(change.key.field).id == section.id, outcome.changes
+        if group is None:
+            assert FORM.group_of(change.key.field) is None, outcome.changes
+        previous = filing.answers.get(change.key)
+        assert previous is None or previous.source is not Source.ROSTER, change
+
+
 def check_answer_step(filing: Filing, before: ConvState, event: Event, outcome: Outcome) -> None:
     """Asked key K: the only possible change is storing K (creating its record if new), and
     only with a "✓"; a refusal leads with "✗" (the typed text may contain one anywhere)."""
@@ -300,6 +320,9 @@ def check_answer_step(filing: Filing, before: ConvState, event: Event, outcome: 
         assert outcome.state.mode is Mode.ASK and outcome.state.key == asked, outcome.state
         assert isinstance(event, FileIn) or "例如" in first, first
     if not outcome.changes:
+        return
+    if isinstance(event, TextIn) and is_bulk(event.text) and not first.startswith("✓"):
+        check_bulk_step(filing, asked, first, outcome)
         return
     assert first.startswith("✓"), (asked, first, outcome.changes)
     *added, last = outcome.changes

@@ -12,7 +12,7 @@ from bot.app import App, bootstrap
 from bot.privacy import mask_mobile, mask_personal
 from bot.settings import Settings
 from dialogs.model import Key
-from dialogs.replies import Document, Reply, Start, TextIn, from_payload, reply_text
+from dialogs.replies import Choice, Document, Reply, Start, TextIn, from_payload, reply_text
 from storage.db import Database
 from storage.messaging import Outbox
 from storage.repository import FilingRepository
@@ -122,19 +122,21 @@ def _submit_and_reject(world: World, filing_id: int) -> None:
 
 
 def _resubmit_and_approve(world: World, filing_id: int) -> None:
-    # The contact corrects the first project's software fee and resubmits.
-    world.send(CONTACT, "总览")
-    world.send(CONTACT, "6")  # 3 系统集成项目汇总 is the sixth entry of the overview
-    world.send(CONTACT, "编辑 1")
-    world.send(CONTACT, "6")  # the record's sixth answer: 软件开发费
-    assert "已修改 软件开发费：100.00 万元" in world.send(CONTACT, "100")
-    world.send(CONTACT, "提交")
+    # The contact follows the rejection's link to the answer the reason names (issue 14:
+    # three taps from the notice to the resubmission), corrects it and resubmits.
+    notice = [r for r in world.outbox(CONTACT) if isinstance(r, Choice)][-1]
+    link = next(o for o in notice.options if o.label.startswith("✏️"))
+    assert "第1个项目：乌鲁木齐市政务云平台" in link.label and "软件开发费" in link.label
+    assert "软件开发费（万元）" in world.send(CONTACT, link.value)
+    text = world.send(CONTACT, "100")
+    assert "已修改 软件开发费：100.00 万元" in text and "【提交前检查】" in text
     assert "已提交审核（第 2 版）" in world.send(CONTACT, "确认提交")
 
     text = world.send(REVIEWER, f"打开 {filing_id}")
     assert "与上次驳回版本相比的修改" in text
     assert "软件开发费" in text
     assert "120.50 万元 → 100.00 万元" in text
+    assert "第1个项目：乌鲁木齐市政务云平台，合同金额 381.00 万元 · 软件开发费" in text
     assert "已通过" in world.send(REVIEWER, "通过")
     replies = world.outbox(CONTACT)
     documents = [r for r in replies if isinstance(r, Document)]

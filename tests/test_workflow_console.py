@@ -137,23 +137,26 @@ def _reject(contact: Terminal, reviewer: Terminal) -> None:
     printed = contact.say("你好")
     assert f"❗ 第 1 版审核未通过。原因：{REASON}" in printed
     assert "需要修改：3 系统集成项目汇总。修改后请重新提交审核。" in printed
-    assert "  [6] ❗ 3 系统集成项目汇总：审核员要求修改" in printed
+    # Issue 14: submit first (all is complete), then the link to the answer the reason names.
+    assert "  [1] 📤 提交审核" in printed
+    assert "  [2] ✏️ 修改第1个项目：乌鲁木齐市政务云平台" in printed
+    assert "  [8] ❗ 3 系统集成项目汇总：审核员要求修改" in printed
 
 
 def _fix_and_resubmit(contact: Terminal) -> None:
-    assert "【3 系统集成项目汇总 · 小结】" in contact.say("6")
-    assert "要编辑哪一个项目" in contact.say("编辑")
-    assert "  [6] 软件开发费：120.50 万元" in contact.say("1")
-    assert "当前值：120.50 万元" in contact.say("6")
-    assert "✓ 已修改 软件开发费：100.00 万元" in contact.say("100")
-    assert "合同金额合计：3,511.50 万元" in contact.say("提交")
+    # The link: straight to the answer, then straight to the pre-submit check.
+    assert "当前值：120.50 万元" in contact.say("2")
+    printed = contact.say("100")
+    assert "✓ 已修改 软件开发费：100.00 万元" in printed
+    assert "合同金额合计：3,511.50 万元" in printed
     assert "✅ 已提交审核（第 2 版）" in contact.say("1")
 
 
 def _approve(world: World, reviewer: Terminal) -> None:
     assert f"1. {NAME}（乙级）第 2 版" in reviewer.say("待审")
     opened = reviewer.say("1")
-    assert "• 软件开发费：120.50 万元 → 100.00 万元" in opened
+    assert "· 软件开发费：120.50 万元 → 100.00 万元" in opened
+    assert "• 第1个项目：乌鲁木齐市政务云平台" in opened  # which of the projects
     # A file the reviewer asks for is written to the reviewer's outbox directory.
     listed = re.search(r"\[(\d+)\] 营业执照：营业执照\.pdf", reviewer.say("附件"))
     assert listed is not None

@@ -176,8 +176,7 @@ def test_the_whole_workflow_over_telegram(fake: FakeTelegram, tmp_path: Path) ->
         "确认，下一部分",
         "📤 提交审核",
         "确认提交",
-        "编辑项目",
-        "软件开发费：120.50 万元",
+        "✏️ 修改第1个项目：乌鲁木齐市政务云平台，合同金额 401.50 万元 · 软件开发费",
     ):
         assert label in contact.pressed
     for label in ("打开审核", "✅ 通过", "❌ 驳回", "☐ 3 系统集成项目汇总", "📨 发送驳回"):
@@ -239,13 +238,15 @@ async def _reject(contact: Person, reviewer: Person) -> None:
 
 
 async def _fix_and_resubmit(contact: Person, reviewer: Person) -> None:
-    assert "【3 系统集成项目汇总 · 小结】" in await contact.press("3 系统集成项目汇总")
-    assert "要编辑哪一个项目" in await contact.press("编辑项目")
-    assert "要修改哪一项" in await contact.press("第1个项目")
-    assert "当前值：120.50 万元" in await contact.press("软件开发费：120.50 万元")
-    fixed = await contact.send("100")
-    assert "✓ 已修改 软件开发费：100.00 万元" in fixed and "合同金额 381.00 万元" in fixed
-    check = await contact.send("提交")
+    # Issue 14: the rejection's link leads to the answer the reason names, the corrected
+    # answer to the pre-submit check: three taps from the notice to the resubmission.
+    assert contact.buttons()[:2] == [
+        "📤 提交审核",
+        "✏️ 修改第1个项目：乌鲁木齐市政务云平台，合同金额 401.50 万元 · 软件开发费",
+    ]
+    assert "当前值：120.50 万元" in await contact.press(contact.buttons()[1])
+    check = await contact.send("100")
+    assert "✓ 已修改 软件开发费：100.00 万元" in check
     assert "合同金额合计：3,511.50 万元" in check
     assert "三年系统集成项目总值：4,582.00 万元" in check
     assert "已提交审核（第 2 版）" in await contact.press("确认提交")
@@ -254,7 +255,10 @@ async def _fix_and_resubmit(contact: Person, reviewer: Person) -> None:
     assert notice.body == f"📥 新的年检申报待审核：{NAME}（乙级）第 2 版。"
     opened = await reviewer.press("打开审核")
     assert f"【审核】{NAME} · 第 2 版 · 待审核" in opened
-    assert "与上次驳回版本相比的修改：\n• 软件开发费：120.50 万元 → 100.00 万元" in opened
+    assert (
+        "与上次驳回版本相比的修改：\n• 第1个项目：乌鲁木齐市政务云平台，合同金额 381.00 万元 · "
+        "软件开发费：120.50 万元 → 100.00 万元"
+    ) in opened
     assert "系统集成项目：12 个，合同金额 3,511.50 万元" in opened
     assert f"审核驳回（第 1 版）：{REASON}" in opened
 

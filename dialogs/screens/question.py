@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dialogs import last_year, texts
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from dialogs import bulk, last_year, project_import, texts, texts_input
 from dialogs.answers import Invalid, parse_answer
 from dialogs.commands import Command
+from dialogs.magnitude import Doubt, doubtful_amount
 from dialogs.model import AddRecord, Change, Key, SetAnswer, Source
 from dialogs.replies import Button, Choice, FileIn, FileRequest, Reply, Text
 from dialogs.screens import carry, spreadsheet
@@ -58,8 +63,11 @@ def question(
         lines.append(texts.ASK.format(label=label, unit=unit))
     if spec.help:
         lines.append(spec.help)
-    if not turn.view.required(spec, key):
-        lines.append(texts.OPTIONAL_HINT)
+    hint = paste_hint(turn, key, spec, section)
+    if hint:
+        lines.append(hint)
+    if not turn.view.required(spec, key) and "跳过" not in (spec.help or ""):
+        lines.append(texts.OPTIONAL_HINT)  # once: a help that says it already is enough
     buttons: list[Button] = []
     if spec.kind is Kind.CHOICE:
         buttons.extend(Button(o.label, str(i)) for i, o in enumerate(spec.options, 1))
@@ -88,6 +96,22 @@ def question(
     if not buttons:
         return Text(text)
     return Choice(text, tuple(buttons), free_text=spec.kind not in (Kind.CHOICE, Kind.YESNO))
+
+
+def paste_hint(turn: Turn, key: Key, spec: FieldSpec, section: SectionSpec) -> str:
+    """A few words saying that the whole record (or several of the section's answers) can be
+    given in one message; none where there is only one question to answer."""
+    if spec.kind is Kind.FILE:
+        return ""
+    group = turn.form.group_of(key.field)
+    if group is not None:
+        keys = bulk.record_keys(turn.view, group, key.record)
+        hint = texts_input.PASTE_HINT_RECORD
+    else:
+        keys = bulk.section_keys(turn.view, section)
+        hint = texts_input.PASTE_HINT_SECTION
+    typed = [k for k in keys if turn.form.field(k.field).kind is not Kind.FILE]
+    return hint if len(typed) >= 2 else ""
 
 
 def progress_line(turn: Turn, key: Key, section: SectionSpec) -> str:
@@ -146,6 +170,10 @@ def answer(turn: Turn, state: ConvState, raw: str, command: Command | None) -> O
             return remove_file(turn, state, key, spec)
         turn.note(texts.NEED_FILE)
         return ask(turn, key, section, state=state)
+    if bulk.is_bulk(raw):
+        pasted = paste(turn, state, key, raw)
+        if pasted is not None:
+            return pasted
     result = parse_answer(turn.view, spec, key, raw)
     if isinstance(result, Invalid) and command is Command.IMPORT:
         # "表格导入" typed outside the project section, and no answer here: say where.
@@ -157,6 +185,10 @@ def answer(turn: Turn, state: ConvState, raw: str, command: Command | None) -> O
     if changed_meanwhile(turn, state, key):
         turn.note(texts.CHANGED_MEANWHILE.format(label=label, value=turn.view.display(key)))
         return ask(turn, key, section, state=state)
+    if isinstance(result, Decimal):
+        doubt = doubtful_amount(turn.view, key, result, raw)
+        if doubt is not None:
+            return confirm_amounts(turn, state, [doubt])
     store(turn, key, result)
     template = texts.CHANGED if state.editing else texts.SAVED
     turn.note(template.format(label=label, value=turn.view.display(key)))
@@ -227,6 +259,8 @@ def advance(turn: Turn, state: ConvState, key: Key) -> Outcome:
                 return carry.ask_carried(turn, k, section)
         return carry.carry_next(turn, section.id, last_year.last_year_record(key.record))
     if state.editing:
+        if state.back_to == "submit":  # a deep link from the rejection: straight to the check
+            return turn.show(ConvState().at(Mode.SUBMIT, ""))
         if state.back_to == "record" and key.record in turn.view.records_of_field(key.field):
             return turn.show(ConvState().at(Mode.RECORD, section.id, record=key.record))
         return turn.show(ConvState().at(Mode.SUMMARY, section.id))
@@ -239,8 +273,142 @@ def advance(turn: Turn, state: ConvState, key: Key) -> Outcome:
     return turn.walk(section.id)
 
 
+# --- several answers in one message ---------------------------------------------------------
+
+
+def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
+    """A pasted row (or rows) or labelled lines at a question of a record or a section: every
+    recognised answer stored at once, one summary, then what is still missing asked one by
+    one. None when the message names no question here (it is then a single answer)."""
+    section = turn.form.section_of(key.field)
+    group = turn.form.group_of(key.field)
+    if group is not None:
+        keys = bulk.record_keys(turn.view, group, key.record)
+        new = key.record not in turn.view.records(group.id)
+        if new and not state.editing and bulk.data_rows(turn.view, keys, raw) > 1:
+            return paste_rows(turn, state, key, raw)
+    else:
+        keys = bulk.section_keys(turn.view, section)
+    if not bulk.several(raw):
+        return None
+    keys = [k for k in keys if not _roster(turn, k)]
+    if len(keys) < 2:
+        return None
+    result = bulk.parse_message(turn.view, keys, raw)
+    if not result.values and not result.problems:
+        return None
+    doubted = {doubt.key for doubt in result.doubts}
+    kept = replace(result, values=tuple((k, v) for k, v in result.values if k not in doubted))
+    turn.change(*kept.changes(turn.view))
+    lines = kept.lines(turn.view)
+    lines += [
+        texts_input.DOUBT_PENDING.format(label=turn.view.label(d.key), value=d.wan_label)
+        for d in result.doubts
+    ]
+    turn.note("\n".join(lines))
+    if result.doubts:
+        return confirm_amounts(turn, state, list(result.doubts))
+    if result.problems and not state.editing:
+        first = result.problems[0].key
+        return ask(turn, first, section, state=state)
+    return advance(turn, state, key)
+
+
+def _roster(turn: Turn, key: Key) -> bool:
+    current = turn.filing.answers.get(key)
+    return current is not None and current.source is Source.ROSTER
+
+
+def paste_rows(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome:
+    """Several rows pasted at once: one record each, with the spreadsheet import's report."""
+    group = turn.form.group_of(key.field)
+    assert group is not None
+    section = turn.form.section_of(key.field)
+    parsed = bulk.parse_rows(turn.view, group, raw)
+    turn.change(*bulk.rows_changes(turn.view, group, parsed))
+    turn.note("\n".join(project_import.report_lines(parsed)))
+    records = turn.view.records(group.id)
+    if not parsed.rows:
+        turn.note(texts_input.BULK_NOTHING_FOUND)
+        return ask(turn, key, section, state=state)
+    return turn.show(ConvState().at(Mode.AFTER_RECORD, section.id, record=records[-1]))
+
+
+# --- doubtful amounts: asked, not stored ----------------------------------------------------
+
+_AS_WAN = "按万元"
+_AS_YUAN = "按元"
+
+
+def confirm_amounts(turn: Turn, state: ConvState, doubts: list[Doubt]) -> Outcome:
+    """Asks which reading of each doubtful amount is meant; nothing is stored before."""
+    items = [
+        {
+            "field": d.key.field,
+            "record": d.key.record,
+            "year": d.key.year,
+            "wan": str(d.as_wan),
+            "yuan": str(d.as_yuan),
+            "reason": d.reason,
+        }
+        for d in doubts
+    ]
+    first = doubts[0].key
+    asking_state = ConvState().asking(
+        first, turn.form.section_of(first.field).id, editing=state.editing, back_to=state.back_to
+    )
+    return show_doubt(turn, replace(asking_state, mode=Mode.CONFIRM_AMOUNT, doubts=items))
+
+
+def _doubt(item: dict[str, Any]) -> Doubt:
+    key = Key(str(item["field"]), str(item["record"]), int(item["year"]))
+    return Doubt(key, str(item["reason"]), Decimal(item["wan"]), Decimal(item["yuan"]))
+
+
+def show_doubt(turn: Turn, state: ConvState) -> Outcome:
+    if not state.doubts:
+        return turn.resume(replace(state, mode=Mode.ASK, doubts=None))
+    doubt = _doubt(state.doubts[0])
+    lines = [doubt.question(turn.view)]
+    if len(state.doubts) > 1:
+        lines.append(texts_input.DOUBT_MORE.format(count=len(state.doubts) - 1))
+    lines.append(texts_input.DOUBT_RETYPE)
+    buttons = (Button(doubt.wan_label, _AS_WAN), Button(doubt.yuan_label, _AS_YUAN))
+    return turn.done(state, Choice(turn.lead("\n".join(lines)), buttons, free_text=True))
+
+
+def on_doubt(turn: Turn, state: ConvState, raw: str, command: Command | None) -> Outcome:
+    """The reading chosen (stored, and listed again by the pre-submit check), or the amount
+    typed again (a new answer to the question, doubted again if it is doubtful)."""
+    if not state.doubts:
+        return turn.resume(replace(state, mode=Mode.ASK, doubts=None))
+    doubt = _doubt(state.doubts[0])
+    rest = state.doubts[1:]
+    asking_state = replace(state, mode=Mode.ASK, doubts=None)
+    choice = raw.strip()
+    if choice not in (_AS_WAN, _AS_YUAN):
+        return answer(turn, replace(asking_state, seen=_revision(turn, doubt.key)), raw, command)
+    value = doubt.as_wan if choice == _AS_WAN else doubt.as_yuan
+    store(turn, doubt.key, value)
+    label = turn.view.label(doubt.key)
+    turn.note(
+        texts_input.DOUBT_CHOSEN.format(
+            choice=choice, label=label, value=turn.view.display(doubt.key)
+        )
+    )
+    if rest:
+        return show_doubt(turn, replace(state, doubts=rest))
+    return advance(turn, asking_state, doubt.key)
+
+
+def _revision(turn: Turn, key: Key) -> int:
+    current = turn.filing.answers.get(key)
+    return current.revision if current is not None else 0
+
+
 def _show(turn: Turn, state: ConvState) -> Outcome:
     return ask(turn, state.key, turn.form.section_of(state.field), state=state)
 
 
 SCREEN = Screen(Mode.ASK, show=_show, handle=answer, receive_file=receive_file)
+CONFIRM_AMOUNT = Screen(Mode.CONFIRM_AMOUNT, show=show_doubt, handle=on_doubt)

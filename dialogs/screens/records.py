@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dialogs import project_import, texts
+from dialogs import bulk, project_import, texts
 from dialogs.commands import Command
 from dialogs.model import DeleteRecord, Key
 from dialogs.replies import Button, Choice
@@ -40,6 +40,10 @@ def after_record(turn: Turn, section_id: str, record: str) -> Outcome:
 def on_after_record(turn: Turn, state: ConvState, raw: str, command: Command | None) -> Outcome:
     section = turn.form.section(state.section)
     group = next(section.groups())
+    if bulk.is_bulk(raw) and bulk.several(raw):
+        # The next record (or several) pasted right away: as at its first question.
+        key = Key(group.fields[0].id, turn.view.new_record_id(group))
+        return turn.screens[Mode.ASK].handle(turn, ConvState().asking(key, section.id), raw, None)
     choice = pick(
         raw,
         2,

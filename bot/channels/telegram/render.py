@@ -14,6 +14,8 @@ PAGE_SIZE = 8
 MAX_CALLBACK_BYTES = 64
 BUTTON_LABEL = 60
 
+# Option values of the next step, kept on every page of a paged keyboard.
+PINNED = frozenset({"返回", "总览", "提交", "确认提交", "继续"})
 PREVIOUS_PAGE = "◀ 上一页"
 NEXT_PAGE = "下一页 ▶"
 FILE_HINT = (
@@ -51,9 +53,15 @@ def keyboard(options: Sequence[Sequence[str]], seq: int, page: int = 0) -> Inlin
     """The options of prompt `seq`; a button carries its index, never its text, so callback
     data is short whatever the label."""
     indexed = list(enumerate(options))
-    pages = max(1, -(-len(indexed) // PAGE_SIZE)) if len(indexed) > PAGE_SIZE + 2 else 1
+    paged = len(indexed) > PAGE_SIZE + 2
+    # The next step (back to the summary, the overview, submitting) is on every page: only
+    # the long list itself is paged.
+    pinned = [(i, o) for i, o in indexed if paged and len(o) > 1 and o[1] in PINNED]
+    listed = [(i, o) for i, o in indexed if (i, o) not in pinned]
+    pages = max(1, -(-len(listed) // PAGE_SIZE)) if paged else 1
     page = min(max(page, 0), pages - 1)
-    shown = indexed if pages == 1 else indexed[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    window = listed[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    shown = indexed if pages == 1 else sorted(window + pinned)
     per_row = _per_row([label for _i, (label, *_rest) in shown])
     rows: list[list[InlineKeyboardButton]] = []
     for start in range(0, len(shown), per_row):
