@@ -9,8 +9,7 @@ import asyncio
 import contextlib
 import re
 import threading
-import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,17 +115,6 @@ def desk_running(
         thread.join(TIMEOUT)
         loop.close()
         app.db.dispose()
-
-
-def wait_until(ready: Callable[[], T | None], timeout: float = TIMEOUT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = ready()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.02)
 
 
 # --- a browser over plain HTTP ---

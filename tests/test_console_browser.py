@@ -7,7 +7,6 @@ with a bad row, and an invite's QR code read back."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import zxingcpp
 from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -39,7 +37,6 @@ from tests.console_harness import (
     desk_running,
     signed_in,
     submit,
-    wait_until,
 )
 from tests.fake_telegram import BOT_USERNAME, FakeTelegram
 from tests.fakes import (
@@ -50,7 +47,7 @@ from tests.fakes import (
     FrozenClock,
     write_roster,
 )
-from tests.wechat_harness import chromium_paths
+from tests.wechat_harness import headless_chromium, wait_until
 
 CONTACT_A, CONTACT_B = 4242, 4343
 SECOND = 778  # another reviewer
@@ -68,23 +65,9 @@ def fake() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    paths = chromium_paths()
-    if paths is None:
-        message = "chromium and chromium-driver (Debian packages) are needed for the console"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    options = webdriver.ChromeOptions()
-    options.binary_location = paths[0]
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1280,900")
-    driver = webdriver.Chrome(options=options, service=Service(paths[1]))
-    driver.implicitly_wait(15)
-    try:
+    with headless_chromium(1280, 900, "the console") as driver:
+        driver.implicitly_wait(15)
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ by a second contact of the same enterprise."""
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -50,8 +48,8 @@ from tests.wechat_harness import (
     Bot,
     Person,
     bot_running,
-    chromium_paths,
     download,
+    headless_chromium,
     wechat_settings,
 )
 
@@ -73,23 +71,9 @@ def fake(clock: FrozenClock) -> Iterator[FakeWeChat]:
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    """Debian's chromium, headless, with a phone-sized window; never a downloaded browser."""
-    paths = chromium_paths()
-    if paths is None:
-        message = "chromium and chromium-driver (Debian packages) are needed for the upload page"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    options = webdriver.ChromeOptions()
-    options.binary_location = paths[0]
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=390,844")
-    driver = webdriver.Chrome(options=options, service=Service(paths[1]))
-    try:
+    """A phone-sized window."""
+    with headless_chromium(390, 844, "the upload page") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _prepare(fake: FakeWeChat, tmp_path: Path, clock: FrozenClock, count: int = 1) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 import threading
@@ -17,7 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from pydantic import SecretStr
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 from sqlalchemy import event, select
 
 from bot.app import bootstrap
@@ -239,3 +243,25 @@ def download(url: str) -> httpx.Response:
 def chromium_paths() -> tuple[str, str] | None:
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     return (browser, driver) if browser and driver else None
+
+
+@contextlib.contextmanager
+def headless_chromium(width: int, height: int, needed_for: str) -> Iterator[webdriver.Chrome]:
+    """Debian's chromium, headless, at the given window size; never a downloaded browser.
+    Without it the test skips locally and fails on CI."""
+    paths = chromium_paths()
+    if paths is None:
+        message = f"chromium and chromium-driver (Debian packages) are needed for {needed_for}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    options = webdriver.ChromeOptions()
+    options.binary_location = paths[0]
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument(f"--window-size={width},{height}")
+    driver = webdriver.Chrome(options=options, service=Service(paths[1]))
+    try:
+        yield driver
+    finally:
+        driver.quit()
