@@ -192,3 +192,26 @@ def test_after_a_record_the_next_one_can_be_pasted_without_pressing_add() -> Non
     names = sorted(str(a.value) for k, a in chat.filing.answers.items() if k.field == "holder.name")
     assert names == ["刘洋", "王强"]
     assert chat.state.mode is Mode.AFTER_RECORD
+
+
+def test_the_terminal_lists_both_readings_of_a_doubtful_amount() -> None:
+    """The console shows words for shortcuts (跳过) but numbers the two readings, whose
+    labels say what the words (按万元 / 按元) do not."""
+    from pathlib import Path
+
+    from bot.channels.console import render
+    from dialogs.replies import Button, Choice
+
+    doubt = Choice(
+        "⚠ 请确认2025年营业收入",
+        (
+            Button("3,856,200 万元（385.62 亿元）", "按万元"),
+            Button("3,856,200 元 = 385.62 万元", "按元"),
+        ),
+        free_text=True,
+    )
+    shown = render([doubt], Path("unused"))
+    assert "  [1] 3,856,200 万元（385.62 亿元）" in shown
+    assert "  [2] 3,856,200 元 = 385.62 万元" in shown
+    skip = Choice("请填写：备注", (Button("跳过", "跳过"),), free_text=True)
+    assert render([skip], Path("unused")).endswith("（也可以发送：跳过）")

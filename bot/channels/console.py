@@ -38,7 +38,7 @@ def render(replies: Sequence[Reply], outbox: Path) -> str:
     for reply in replies:
         if isinstance(reply, Text):
             blocks.append(reply.text)
-        elif isinstance(reply, Choice) and reply.free_text:
+        elif isinstance(reply, Choice) and reply.free_text and _words_say_it(reply):
             shortcuts = " / ".join(b.value for b in reply.options)
             blocks.append(f"{reply.text}\n{SHORTCUTS.format(words=shortcuts)}")
         elif isinstance(reply, Choice | FileRequest):
@@ -53,6 +53,12 @@ def render(replies: Sequence[Reply], outbox: Path) -> str:
             target.write_bytes(reply.content)
             blocks.append(SAVED_DOCUMENT.format(caption=reply.caption, path=target))
     return "\n\n".join(blocks)
+
+
+def _words_say_it(reply: Choice) -> bool:
+    """A typed answer's shortcuts (跳过, 保留) are listed as words; buttons whose labels say
+    more than their words (the two readings of a doubtful amount) are listed numbered."""
+    return all(b.value in b.label for b in reply.options)
 
 
 class ConsoleChat:
