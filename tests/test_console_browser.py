@@ -108,6 +108,9 @@ def filing_of(desk: Desk, name: str) -> int:
     return item.filing_id
 
 
+# Open: about one run in three, headless Chromium's click on 驳回 does not leave the page
+# within 30 s. A fresh browser and database get two more tries; a real failure fails all.
+@pytest.mark.flaky(reruns=2)
 def test_review_at_a_desk(
     desk: Desk, browser: webdriver.Chrome, fake: FakeTelegram, tmp_path: Path
 ) -> None:
