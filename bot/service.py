@@ -770,7 +770,16 @@ class ChatService:
                 payload[OWN] = 1  # answers the chat's own message (Outbox.coalesce)
             if isinstance(reply, Choice | FileRequest) and reply.options:
                 options = [[b.label, b.value] for b in reply.options]
-                payload["seq"] = chats.new_prompt(channel, chat_id, options, now, seen=seen)
+                seq = self._same_prompt(chats, channel, chat_id, reply, options)
+                if seq:
+                    # The question again, with the options still on screen: they stay live
+                    # (an earlier message's option still answers it) and are not listed again.
+                    payload["seq"] = seq
+                    if seen:
+                        chats.seen(channel, chat_id, now)
+                else:
+                    payload["seq"] = chats.new_prompt(channel, chat_id, options, now, seen=seen)
+                    payload.pop("again", None)
                 live = True
             payloads.append(payload)
         if not live:
@@ -784,6 +793,21 @@ class ChatService:
                 for i, payload in zip(ids, payloads, strict=True)
             )
         return ids
+
+    @staticmethod
+    def _same_prompt(
+        chats: ChannelChats,
+        channel: str,
+        chat_id: str,
+        reply: Choice | FileRequest,
+        options: list[list[str]],
+    ) -> int:
+        """The live prompt's number when `reply` asks its question again with the same options;
+        0 otherwise (then it is a new prompt)."""
+        if not isinstance(reply, Choice) or not reply.again:
+            return 0
+        seq, live = chats.live_prompt(channel, chat_id)
+        return seq if live == options else 0
 
     def resumed(self, channel: str, chat_id: str) -> None:
         """The chat's last message was sent before a restart (handled after it): the person

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,6 +43,8 @@ _SEPARATORS = " \t:：=＝,，、"
 # An optional question left empty in a row or a line: "跳过", or the dash of an empty cell.
 _SKIP_WORDS = frozenset({"跳过", "略", "-", "—", "——", "/", "／"})
 _AMONG = "其中"  # "其中：系统集成收入" is also typed without its "其中："
+# Questions whose label a figure may follow without a space: "营业收入3856200".
+_FIGURES = frozenset({Kind.AMOUNT, Kind.COUNT, Kind.YEAR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,26 @@ def several(text: str) -> bool:
     lines = [line for line in text.splitlines() if line.strip()]
     cells = [cell for cell in (lines[-1].split("\t") if lines else ()) if cell.strip()]
     return len(lines) >= 2 or len(cells) >= 2
+
+
+def labelled_line(
+    view: View, keys: Sequence[Key], current: Key, text: str
+) -> tuple[Key, str] | None:
+    """One line that names its question ("2025年营业收入 3856200", "合同金额：120万"): that
+    question and its value as typed; None for anything else. The label must be followed by a
+    separator or a figure, so that an answer which merely begins with a label's words ("类型安全
+    的…" as a title) stays an answer. The question on screen may be named by its short label
+    even where that is ambiguous in the section ("营业收入" at the 2025 question)."""
+    if is_bulk(text):
+        return None
+    index = _label_index(view, keys)
+    index += [(variant, current) for variant in _variants(view, current, unique_plain=True)]
+    index.sort(key=lambda pair: -len(pair[0]))
+
+    def joined(key: Key) -> bool:  # "营业收入3856200": a figure may follow a figure's label
+        return view.spec.field(key.field).kind in _FIGURES
+
+    return _split_label(text, index, joined=joined)
 
 
 # --- the questions a message may answer ---------------------------------------------------------
@@ -381,8 +403,15 @@ def _labelled(
     return given, unknown
 
 
-def _split_label(line: str, index: Sequence[tuple[str, Key]]) -> tuple[Key, str] | None:
-    """The question a line starts with, and the rest of the line as typed."""
+def _split_label(
+    line: str,
+    index: Sequence[tuple[str, Key]],
+    *,
+    joined: Callable[[Key], bool] | None = None,
+) -> tuple[Key, str] | None:
+    """The question a line starts with, and the rest of the line as typed. With `joined`:
+    only where a separator or a bracketed unit follows the label, or a figure does and
+    `joined` allows it for that question."""
     line = strip_invisible(line)
     # Each character folded on its own, so that every folded one knows where it was typed.
     compact = [
@@ -404,9 +433,18 @@ def _split_label(line: str, index: Sequence[tuple[str, Key]]) -> tuple[Key, str]
                 break  # an unclosed bracket: part of the value
             rest = shorter
         value = rest.lstrip(_SEPARATORS).strip()
+        if joined is not None and rest == line[end:] and not _set_apart(rest, joined(key)):
+            continue
         if value:
             return key, value
     return None
+
+
+def _set_apart(rest: str, figure: bool) -> bool:
+    """What follows a label starts with a separator, or (`figure`) with a digit."""
+    if rest[:1] in _SEPARATORS:
+        return True
+    return figure and unicodedata.normalize("NFKC", rest[:1]).isdigit()
 
 
 def _fold(char: str) -> str:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from dialogs import texts
 from dialogs.commands import Command, command_of
-from dialogs.model import Filing, Key, Source
+from dialogs.model import Filing, Key
 from dialogs.replies import Choice, Event, FileIn, FileRequest, Start, TableIn, Text, TextIn
 from dialogs.screens import (
     carry,
@@ -107,11 +107,10 @@ def roster_sections(turn: Turn) -> list[list[str]]:
     sees what was imported (read-only) instead of the walk silently passing it by."""
     shown = []
     for section in turn.form.sections:
-        answers = turn.filing.answers
         keys = [
             key
             for key in turn.view.layout(section)
-            if isinstance(key, Key) and key in answers and answers[key].source is Source.ROSTER
+            if isinstance(key, Key) and turn.view.imported(key)
         ]
         if keys:
             head = texts.ROSTER_SECTION.format(

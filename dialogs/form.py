@@ -390,7 +390,7 @@ def build_form(cycle: Cycle) -> FormSpec:
                             Kind.CHOICE,
                             options=catalog.OPTIONS,
                             example="网络工程师",
-                            help="回复列表中的编号，或直接输入证书名称（如“系统架构设计师”“CCIE”）。",
+                            help="也可以直接输入证书名称（如“系统架构设计师”“CCIE”）。",
                         ),
                         FieldSpec(
                             "holder.number",

@@ -42,7 +42,7 @@ EXAMPLE_LANDLINE = "0991-2301105"
 EXAMPLE_EMAIL = "name@example.com"
 EXAMPLE_CREDIT_CODE = "91110108551385082Q"
 EXAMPLE_TEXT = "北京某某科技有限公司"
-EXAMPLE_OPTION = "输入编号（如 3）或名称"
+EXAMPLE_OPTION = "输入选项的名称"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,7 +571,7 @@ def match_option(text: str, options: Sequence[Option], *, fuzzy: bool = True) ->
     index = _index(options)
     key = _key(text)
     if not key:
-        raise ParseError("请输入编号或名称。", _option_example(index))
+        raise ParseError("请从选项中选择一项，或输入它的名称。", _option_example(index))
     hits = index.exact.get(key)
     if hits:
         return _one(index, hits)
@@ -610,7 +610,7 @@ def _one(index: _OptionIndex, positions: tuple[int, ...]) -> str:
         for position in positions[:_SHOWN_CANDIDATES]
     )
     more = f" 等{len(positions)}项" if len(positions) > _SHOWN_CANDIDATES else ""
-    raise ParseError(f"您是指：{shown}{more}？请回复编号", str(positions[0] + 1))
+    raise ParseError(f"您是指：{shown}{more}？请回复编号或完整名称", str(positions[0] + 1))
 
 
 def _by_number(index: _OptionIndex, digits: str) -> str:
@@ -647,4 +647,8 @@ def _fuzzy(index: _OptionIndex, key: str) -> tuple[int, ...]:
 
 
 def _option_example(index: _OptionIndex) -> str:
-    return EXAMPLE_OPTION if len(index.options) >= 3 else "输入编号（如 1）或名称"
+    """An option's own name: Telegram shows options as buttons without numbers, so an example
+    that speaks of numbers would not match what the person sees."""
+    if not index.options:
+        return EXAMPLE_OPTION
+    return index.options[min(2, len(index.options) - 1)].label

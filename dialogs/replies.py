@@ -38,6 +38,10 @@ class Choice:
     # The answer is typed; the options are only shortcuts (跳过, 保留). A channel that numbers
     # options must not, or "1" would mean the shortcut instead of the answer 1.
     free_text: bool = False
+    # The same question asked again after an answer it could not take: its options are those
+    # of the prompt still on screen. A channel that lists options as lines of text need not
+    # list them again (and keeps the earlier message's options working).
+    again: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ def to_payload(reply: Reply) -> dict[str, object]:
             "text": reply.text,
             "options": options,
             "free_text": reply.free_text,
+            "again": reply.again,
         }
     return {
         "type": "file_request",
@@ -159,7 +164,12 @@ def from_payload(data: dict[str, Any]) -> Reply:
         )
     options = tuple(Button(label, value) for label, value in data.get("options", ()))
     if kind == "choice":
-        return Choice(data["text"], options, bool(data.get("free_text", False)))
+        return Choice(
+            data["text"],
+            options,
+            bool(data.get("free_text", False)),
+            bool(data.get("again", False)),
+        )
     if kind == "file_request":
         return FileRequest(
             data["text"],

@@ -53,7 +53,10 @@ def summary_text(view: View, section: SectionSpec) -> str:
         )
     if state.missing:
         lines.append(texts.SUMMARY_MISSING.format(items=_shorten(state.missing)))
-    lines.append(texts.SUMMARY_HINT)
+    if view.read_only(section):
+        lines.append(texts.SUMMARY_READ_ONLY.format(help_line=view.spec.cycle.help_line))
+    else:
+        lines.append(texts.SUMMARY_HINT)
     return "\n".join(lines)
 
 

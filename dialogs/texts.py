@@ -53,11 +53,11 @@ BTN_REMOVE_FILE = "移除文件"
 FILE_NOT_EXPECTED = "现在不需要文件。"
 FILE_REJECTED = "✗ 文件未被接受：{reason}"
 FILE_SAVED = "✓ 已收到文件：{name}（{size}），已保存为“{label}”。"
-ROSTER_SECTION = "【{section}】（来自协会名录，只读；如有错误请致电 {help_line}）"
+ROSTER_SECTION = "【{section}】（由协会导入，只读；如有错误请致电 {help_line}）"
 READ_ONLY = "“{label}”由协会导入，不能在这里修改；如有错误请致电 {help_line}。"
 YEAR_RANGE = "年份应在 {low} 到 {high} 之间。"
 NOT_A_YEAR = "请输入四位数年份。"
-NOT_AN_OPTION = "请回复列表中的编号，或点击选项。"
+NOT_AN_OPTION = "没有对应的选项，请从选项中选择一项。"
 
 FIRST_STEP = "已经是第一个问题了。"
 PAUSED = "已暂停，所有已填写的内容都已保存。发送“继续”从“{where}”接着填写。"
@@ -72,6 +72,7 @@ SUMMARY_CHECKS_OK = "检查：✓ 未发现问题"
 SUMMARY_CHECKS = "检查发现以下问题，请修改："
 SUMMARY_MISSING = "尚未填写：{items}"
 SUMMARY_HINT = "请核对。确认无误请选“确认”；要修改请选“修改”。"
+SUMMARY_READ_ONLY = "以上内容由协会导入，只读；如有错误请致电 {help_line}。请核对后选“确认”。"
 
 BTN_CONFIRM = "确认，下一部分"
 BTN_EDIT = "修改某一项"
@@ -276,11 +277,12 @@ IMPORT_CANCELLED = "已取消导入，项目没有变化。"
 
 # --- last year's values ------------------------------------------------------------------------
 CARRY_OFFER = (
-    "📋 去年（{year} 年度）填报的「{section}」是：\n{lines}\n沿用请回复 1，逐项确认或修改请回复 2。"
+    "📋 去年（{year} 年度）填报的「{section}」是：\n{lines}\n"
+    "都没有变化请选“沿用去年的”；要逐项确认或修改请选“逐项确认或修改”。"
 )
 CARRY_OFFER_HOLDERS = (
     "📋 去年（{year} 年度）填报的持证人员（仍在有效期内的 {count} 本证书）：\n{lines}\n"
-    "全部沿用请回复 1，逐个确认请回复 2。"
+    "全部沿用请选“沿用去年的”；要逐个确认请选“逐项确认或修改”。"
 )
 CARRY_EXPIRED = "另有 {count} 本证书已过有效期或不在今年的证书目录中，没有列出。"
 BTN_CARRY_ALL = "沿用去年的"
@@ -291,7 +293,7 @@ BTN_CARRY_KEEP = "保留（沿用去年）"
 CARRIED = "✓ 已沿用去年：{label}：{value}"
 CARRY_RECORD = (
     "去年的持证人员（第 {index}/{count} 位）：\n{lines}\n"
-    "沿用请回复 1，修改请回复 2，不再沿用（已离职或证书作废）请回复 3。"
+    "请选“沿用”“修改”或“不再沿用”（已离职或证书作废）。"
 )
 BTN_CARRY_RECORD_KEEP = "沿用"
 BTN_CARRY_RECORD_EDIT = "修改"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -15,12 +15,13 @@ from functools import cached_property
 from typing import TypeVar, cast
 
 from dialogs.cycle import Grade
-from dialogs.model import FileRef, Filing, Key, Value
+from dialogs.model import Answer, FileRef, Filing, Key, Source, Value
 from dialogs.parsing import strip_invisible
 from dialogs.spec import FieldSpec, FormSpec, GroupSpec, Kind, Problem, SectionSpec
 
 # An optional answer the contact chose to leave empty; stored so it is not asked again.
 SKIPPED = ""
+FIRST_YEAR = "enterprise.first_year"
 
 T = TypeVar("T")
 # missing keys, answered, required, and `progress`'s answered and counted
@@ -91,6 +92,19 @@ class View:
     def answered(self, key: Key) -> bool:
         return self.filing.has(key)
 
+    def imported(self, key: Key) -> bool:
+        """Imported by the association (the roster, or last year's approved filing): shown to
+        the contact, never changed by them."""
+        answer = self.filing.answers.get(key)
+        return answer is not None and answer.source is Source.ROSTER
+
+    def read_only(self, section: SectionSpec) -> bool:
+        """Every question of the section was imported; it has no records to add."""
+        layout = self.layout(section)
+        return bool(layout) and all(
+            isinstance(entry, Key) and self.imported(entry) for entry in layout
+        )
+
     def filled(self, key: Key) -> bool:
         """Answered with a real value, not left empty."""
         value = self.filing.get(key)
@@ -98,7 +112,7 @@ class View:
 
     @cached_property
     def first_year(self) -> int | None:
-        value = self.get("enterprise.first_year")
+        value = self.get(FIRST_YEAR)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @cached_property
@@ -407,15 +421,28 @@ class View:
         record, or another project taking a contract file's place among the ten largest,
         never lowers the figure. A group still short of its minimum of records counts the
         missing records' questions. 100 % only when nothing is missing."""
+        done, total = self._counted()
+        if self.first_year is None and self.spec.owner_of(FIRST_YEAR) is not None:
+            # Until the first certified year is known, count the three years a newly
+            # certified enterprise reports: answering it then never lowers the figure.
+            total = max(total, self._assumed_new()._counted()[1])
+        if not total or done >= total:
+            return 100 if self._complete() else 99
+        percent = round(100 * done / total)
+        return 100 if percent >= 100 and self._complete() else min(percent, 99)
+
+    def _counted(self) -> tuple[int, int]:
         done = total = 0
         for section in self.spec.sections:
             section_done, section_total = self._progress(section)
             done += section_done
             total += section_total
-        if not total or done >= total:
-            return 100 if self._complete() else 99
-        percent = round(100 * done / total)
-        return 100 if percent >= 100 and self._complete() else min(percent, 99)
+        return done, total
+
+    def _assumed_new(self) -> View:
+        """This filing as it would be if the enterprise was first certified this year."""
+        answers = {**self.filing.answers, Key(FIRST_YEAR): Answer(self.year)}
+        return View(self.spec, replace(self.filing, answers=answers))
 
     def _complete(self) -> bool:
         return all(

@@ -256,6 +256,14 @@ def _kickoff_and_prefilled_filing(world: World) -> int:
 
     offer = world.send(CONTACT, "继续")
     assert "2026 年度" in offer and "去年（2025 年度）填报的「申报联系人」是：" in offer
+    # The years carried from the approved 2025 filing are shown as a section, read-only.
+    carried_lines = offer.split("【4 系统集成项目完成情况】（由协会导入，只读；")[1].splitlines()
+    assert carried_lines[1:4] == [
+        "2024年完成项目数：7 个",
+        "2024年项目合同总值：650.00 万元",
+        "2024年其中软件和信息技术服务费总值：400.00 万元",
+    ]
+    assert "2025年项目合同总值：3,532.00 万元" in carried_lines
     assert "✓ 已沿用去年填报的「申报联系人」（4 项）" in world.send(CONTACT, "1")
     with world.db.session() as session:
         filing_id = session.scalar(

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialogs.bulk import is_bulk
+from dialogs.bulk import is_bulk, labelled_line, record_keys, section_keys
 from dialogs.cycle import Cycle
 from dialogs.engine import Outcome, step
 from dialogs.form import build_form
@@ -310,14 +310,30 @@ def check_bulk_step(filing: Filing, asked: Key, first: str, outcome: Outcome) ->
         assert previous is None or previous.source is not Source.ROSTER, change
 
 
+def named_elsewhere(filing: Filing, asked: Key, event: Event) -> Key | None:
+    """The other question of the record or section that a single line "名称 值" names."""
+    if not isinstance(event, TextIn):
+        return None
+    view = View(FORM, filing)
+    group = FORM.group_of(asked.field)
+    if group is not None:
+        keys = record_keys(view, group, asked.record)
+    else:
+        keys = section_keys(view, FORM.section_of(asked.field))
+    found = labelled_line(view, keys, asked, event.text)
+    return found[0] if found is not None and found[0] != asked else None
+
+
 def check_answer_step(filing: Filing, before: ConvState, event: Event, outcome: Outcome) -> None:
     """Asked key K: the only possible change is storing K (creating its record if new), and
     only with a "✓"; a refusal leads with "✗" (the typed text may contain one anywhere)."""
     asked = before.key
     first = reply_text(outcome.replies[0])
+    named = named_elsewhere(filing, asked, event)
     if first.startswith("✗"):
         assert not outcome.changes, (asked, first)
-        assert outcome.state.mode is Mode.ASK and outcome.state.key == asked, outcome.state
+        assert outcome.state.mode is Mode.ASK, outcome.state
+        assert outcome.state.key in (asked, named), outcome.state
         assert isinstance(event, FileIn) or "例如" in first, first
     if not outcome.changes:
         return
@@ -325,6 +341,7 @@ def check_answer_step(filing: Filing, before: ConvState, event: Event, outcome: 
         check_bulk_step(filing, asked, first, outcome)
         return
     assert first.startswith("✓"), (asked, first, outcome.changes)
+    asked = named or asked  # one line "名称 值" answers the question it names
     *added, last = outcome.changes
     group = FORM.group_of(asked.field)
     if added:

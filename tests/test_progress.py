@@ -82,3 +82,35 @@ def test_complete_is_100_and_one_missing_answer_is_not() -> None:
     assert View(FORM, COMPLETE).progress() == 100
     missing = apply_changes(COMPLETE, [ClearAnswer(Key("contact.name"))])
     assert View(FORM, missing).progress() == 99
+
+
+def _answered_in_order(first_year: int) -> list[int]:
+    """总进度 after each answer of 企业信息 and then of 2 经营情况, typed from an empty
+    filing in form order, for an enterprise first certified in `first_year`."""
+    filing = Filing(0, FORM.cycle.year)
+    seen = [View(FORM, filing).progress()]
+    for section_id in ("enterprise", "business"):
+        section = FORM.section(section_id)
+        for _round in range(2):  # once first_year is known, the section may ask more years
+            for key in View(FORM, filing).steps(section):
+                if key in filing.answers:
+                    continue
+                value: Value | None = COMPLETE.get(Key(key.field, "", 2025))
+                if key.field == "enterprise.first_year":
+                    value = first_year
+                elif value is None:
+                    value = COMPLETE.get(key)
+                if value is None:
+                    continue
+                filing = apply_changes(filing, [SetAnswer(key, value)])
+                seen.append(View(FORM, filing).progress())
+    return seen
+
+
+def test_learning_the_first_year_never_lowers_progress() -> None:
+    """A newly certified enterprise answers three years of business figures; before its first
+    certified year is known those count already, so answering it is a step forward."""
+    for first_year in (FORM.cycle.year, FORM.cycle.year - 5):
+        seen = _answered_in_order(first_year)
+        assert seen == sorted(seen), (first_year, seen)
+        assert seen[-1] > seen[0]

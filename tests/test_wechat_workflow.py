@@ -308,3 +308,27 @@ def _console_filing(bot: Bot) -> int:
         stored = ConversationRepository(session).get("console", "wang")
     assert stored is not None and stored.filing_id is not None
     return stored.filing_id
+
+
+def test_a_refused_choice_keeps_the_listed_options_working(
+    fake: FakeWeChat, tmp_path: Path, clock: FrozenClock
+) -> None:
+    """After a refused answer to the 39 certificates, WeChat does not send the list again: it
+    says why, asks the question and points to the list above, whose links still answer it."""
+    (code,) = _prepare(fake, tmp_path, clock)
+    with bot_running(fake, tmp_path, clock) as bot:
+        contact = Person(bot, CONTACT)
+        contact.send(code)
+        contact.send("总览")
+        assert "请填写：持证人姓名" in contact.tap("1.2 管理人员证书")
+        listed = contact.send("王强")
+        assert listed.count("<a href=") >= 39 and "IT 服务经理（ITSS）" in listed
+        before = contact.option("网络工程师")
+        refused = contact.send("不知道")
+        assert "✗ 没有找到与“不知道”相符的选项。" in refused and "例如：软件设计师" in refused
+        assert "请选择：证书名称" in refused and "（选项见上一条消息" in refused
+        assert "<a href=" not in refused
+        # The earlier message's option, tapped now, answers the question.
+        assert contact.option("网络工程师") == before
+        assert "✓ 已保存 证书名称：网络工程师" in contact.tap("网络工程师")
+        assert fake.errors == [] and fake.refused == []

@@ -256,3 +256,29 @@ def test_the_rejection_reason_reaches_the_contact_as_typed(tmp_path: Path) -> No
     reviewer.say("资料不全，请补充（见附件）")
     assert "已驳回" in reviewer.say("完成")
     assert "原因：资料不全，请补充（见附件）" in contact.say("你好")
+
+
+def test_a_refused_choice_does_not_list_its_options_again(tmp_path: Path) -> None:
+    """The 39 certificates are listed once: after a refused answer the terminal points to the
+    list above (whose numbers still work) instead of printing it a second time."""
+    url = f"sqlite:///{tmp_path / 'trial.sqlite3'}"
+    upgrade(url)
+    app = bootstrap(Settings(database_url=url, attachments_dir=tmp_path / "files"), FrozenClock())
+    try:
+        world = World(app, tmp_path)
+        contact = world.terminal("trial")
+        contact.chat.show(contact.chat.step("/start"))
+        contact.say("总览")
+        asked = contact.say("4")  # 1.2 管理人员证书
+        assert "请填写：持证人姓名" in asked
+        listed = contact.say("王强")
+        assert "  [39] IT 服务经理（ITSS）" in listed and "  [4] 网络工程师" in listed
+        refused = contact.say("不知道")
+        assert refused.startswith("✗ 没有找到与“不知道”相符的选项。\n例如：软件设计师")
+        assert "请选择：证书名称" in refused and "（选项同上，输入编号或名称）" in refused
+        assert "[1]" not in refused and "可一次粘贴整条" not in refused
+        assert "✓ 已保存 证书名称：网络工程师" in contact.say("4")
+        # A question that is not a repetition lists its options in full.
+        assert "（选项同上" not in contact.say("2019-0001")
+    finally:
+        app.db.dispose()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.service import ChatService
-from dialogs.replies import Choice, Document, FileRequest, Reply, Start, Text, TextIn
+from dialogs.replies import Button, Choice, Document, FileRequest, Reply, Start, Text, TextIn
 
 CHANNEL = "console"
 PROMPT = "你> "
@@ -21,6 +21,7 @@ _QUIT = {"/quit", "/exit", "退出"}
 BANNER = "年检助手 · 终端对话（输入 /quit 退出；附件用 /file 路径 发送，例如 /file ./营业执照.pdf）"
 NO_SUCH_FILE = "找不到文件：{path}。请检查路径，例如：/file ./营业执照.pdf"
 FILE_HINT = "（在终端中发送文件：/file 文件路径）"
+SAME_OPTIONS = "（选项同上，输入编号或名称）"
 SHORTCUTS = "（也可以发送：{words}）"
 SAVED_DOCUMENT = "📄 {caption}\n已保存到：{path}"
 BYE = "再见！已填写的内容都已保存，下次运行会从这里继续。"
@@ -33,11 +34,15 @@ def default_user() -> str:
         return "local"
 
 
-def render(replies: Sequence[Reply], outbox: Path) -> str:
+def render(replies: Sequence[Reply], outbox: Path, *, on_screen: Sequence[Button] = ()) -> str:
+    """The replies as terminal text. `on_screen`: the options listed last; a question asked
+    again with the same options (`Choice.again`) points to them instead of listing them."""
     blocks = []
     for reply in replies:
         if isinstance(reply, Text):
             blocks.append(reply.text)
+        elif isinstance(reply, Choice) and reply.again and reply.options == tuple(on_screen):
+            blocks.append(f"{reply.text}\n{SAME_OPTIONS}")
         elif isinstance(reply, Choice) and reply.free_text and _words_say_it(reply):
             shortcuts = " / ".join(b.value for b in reply.options)
             blocks.append(f"{reply.text}\n{SHORTCUTS.format(words=shortcuts)}")
@@ -70,6 +75,7 @@ class ConsoleChat:
         self.stdin = stdin
         self.stdout = stdout
         self.outbox = outbox
+        self.on_screen: tuple[Button, ...] = ()  # the options listed last
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -107,4 +113,7 @@ class ConsoleChat:
         return self.service.handle(CHANNEL, self.chat_id, TextIn(text)).replies
 
     def show(self, replies: Sequence[Reply]) -> None:
-        self.say(render(replies, self.outbox))
+        self.say(render(replies, self.outbox, on_screen=self.on_screen))
+        for reply in replies:
+            if isinstance(reply, Choice | FileRequest):
+                self.on_screen = reply.options

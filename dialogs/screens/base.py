@@ -11,14 +11,14 @@ engine's registry finds the screen of that state's mode.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from dialogs import last_year, texts
 from dialogs.commands import Command
 from dialogs.effects import Effect
 from dialogs.model import Change, ClearAnswer, Filing, Key, SetAnswer, apply_changes
-from dialogs.replies import FileIn, Reply, TableIn
+from dialogs.replies import Choice, FileIn, Reply, TableIn
 from dialogs.spec import FormSpec, GroupSpec
 from dialogs.state import ConvState, Mode
 from dialogs.view import View
@@ -72,6 +72,8 @@ class Turn:
         self.changes: list[Change] = []
         self.effects: list[Effect] = []
         self.notes: list[str] = []
+        # What the person sent could not be taken: the screen is shown again (see `refuse`).
+        self.again = False
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -82,12 +84,21 @@ class Turn:
         self.view = View(self.form, self.filing, previous=self.view, changed=answered)
 
     def done(self, state: ConvState, *replies: Reply) -> Outcome:
+        if self.again:
+            replies = tuple(replace(r, again=True) if isinstance(r, Choice) else r for r in replies)
         return Outcome(
             state, tuple(replies), tuple(self.changes), tuple(self.effects), view=self.view
         )
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def refuse(self, text: str) -> None:
+        """Says why what was sent could not be taken; the question that follows is the same
+        one again, so a channel that lists options as text does not list them a second time
+        (`Choice.again`)."""
+        self.notes.append(text)
+        self.again = True
 
     def lead(self, text: str) -> str:
         parts = [*self.notes, text]

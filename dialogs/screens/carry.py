@@ -47,7 +47,7 @@ def on_carry(turn: Turn, state: ConvState, raw: str, command: Command | None) ->
         if isinstance(pending, Key):
             return turn.show(ConvState().asking(pending, section.id))
         return turn.walk(section.id, offer=False)
-    turn.note(texts.NOT_AN_OPTION)
+    turn.refuse(texts.NOT_AN_OPTION)
     return carry_offer(turn, section)
 
 
@@ -79,7 +79,7 @@ def on_carry_record(turn: Turn, state: ConvState, raw: str, command: Command | N
     words = {"沿用": 1, "保留": 1, "是": 1, "不再沿用": 3, "不沿用": 3, "删除": 3, "否": 3}
     choice = pick(raw, 3, words)
     if choice is None:
-        turn.note(texts.NOT_AN_OPTION)
+        turn.refuse(texts.NOT_AN_OPTION)
         return carry_record(turn, section.id, previous_record)
     described = last_year.describe(turn.view, group, previous_record)
     if rid in turn.view.records(group.id):

@@ -60,7 +60,7 @@ def on_overview(turn: Turn, state: ConvState, raw: str, command: Command | None)
     sections = [s for s in turn.form.sections if turn.view.applies_section(s)]
     index = pick(raw, len(sections), {s.title: i for i, s in enumerate(sections, 1)})
     if index is None:
-        turn.note(texts.NOT_AN_OPTION)
+        turn.refuse(texts.NOT_AN_OPTION)
         return overview(turn)
     section = sections[index - 1]
     if turn.view.section_state(section).status is Status.DONE:

@@ -10,7 +10,7 @@ from dialogs import bulk, last_year, project_import, texts, texts_input
 from dialogs.answers import Invalid, parse_answer
 from dialogs.commands import Command
 from dialogs.magnitude import Doubt, doubtful_amount
-from dialogs.model import AddRecord, Change, Key, SetAnswer, Source
+from dialogs.model import AddRecord, Change, Key, SetAnswer
 from dialogs.replies import Button, Choice, FileIn, FileRequest, Reply, Text
 from dialogs.screens import carry, spreadsheet
 from dialogs.screens.base import Outcome, Screen, Turn
@@ -63,7 +63,8 @@ def question(
         lines.append(texts.ASK.format(label=label, unit=unit))
     if spec.help:
         lines.append(spec.help)
-    hint = paste_hint(turn, key, spec, section)
+    # Asked again after a refused answer: the refusal said what is wrong, with an example.
+    hint = "" if turn.again else paste_hint(turn, key, spec, section)
     if hint:
         lines.append(hint)
     if not turn.view.required(spec, key) and "跳过" not in (spec.help or ""):
@@ -73,7 +74,7 @@ def question(
         buttons.extend(Button(o.label, str(i)) for i, o in enumerate(spec.options, 1))
     elif spec.kind is Kind.YESNO:
         buttons.extend((Button("是", "是"), Button("否", "否")))
-    elif spec.example and spec.kind is not Kind.FILE:
+    elif spec.example and spec.kind is not Kind.FILE and not turn.again:
         lines.append(texts.EXAMPLE.format(example=spec.example))
     if turn.view.answered(key):
         lines.append(texts.CURRENT_VALUE.format(value=turn.view.display(key)))
@@ -151,7 +152,7 @@ def answer(turn: Turn, state: ConvState, raw: str, command: Command | None) -> O
             turn.note(texts.CARRIED.format(label=label, value=turn.view.display(key)))
             return advance(turn, state, key)
         if current is None:
-            turn.note(texts.NOTHING_TO_KEEP.format(label=label))
+            turn.refuse(texts.NOTHING_TO_KEEP.format(label=label))
             return ask(turn, key, section, state=state)
         turn.note(texts.KEPT.format(label=label))
         return advance(turn, state, key)
@@ -160,7 +161,7 @@ def answer(turn: Turn, state: ConvState, raw: str, command: Command | None) -> O
             turn.note(texts.KEPT.format(label=label))
             return advance(turn, state, key)
         if turn.view.required(spec, key):
-            turn.note(texts.REQUIRED_NO_SKIP.format(label=label))
+            turn.refuse(texts.REQUIRED_NO_SKIP.format(label=label))
             return ask(turn, key, section, state=state)
         store(turn, key, SKIPPED)
         turn.note(texts.SKIPPED.format(label=label))
@@ -168,19 +169,27 @@ def answer(turn: Turn, state: ConvState, raw: str, command: Command | None) -> O
     if spec.kind is Kind.FILE:
         if command is Command.REMOVE and current is not None:
             return remove_file(turn, state, key, spec)
-        turn.note(texts.NEED_FILE)
+        turn.refuse(texts.NEED_FILE)
         return ask(turn, key, section, state=state)
     if bulk.is_bulk(raw):
         pasted = paste(turn, state, key, raw)
         if pasted is not None:
             return pasted
+    else:
+        named = bulk.labelled_line(turn.view, keys_here(turn, key), key, raw)
+        if named is not None and named[0] == key:
+            raw = named[1]  # "2025年营业收入 3856200" at that question: the value
+        elif named is not None:
+            pasted = paste(turn, state, key, raw, one_line=True)
+            if pasted is not None:
+                return pasted
     result = parse_answer(turn.view, spec, key, raw)
     if isinstance(result, Invalid) and command is Command.IMPORT:
         # "表格导入" typed outside the project section, and no answer here: say where.
-        turn.note(texts.IMPORT_ELSEWHERE.format(section=spreadsheet.import_section(turn).heading))
+        turn.refuse(texts.IMPORT_ELSEWHERE.format(section=spreadsheet.import_section(turn).heading))
         return ask(turn, key, section, state=state)
     if isinstance(result, Invalid):
-        turn.note(texts.ERROR.format(reason=result.reason, example=result.example))
+        turn.refuse(texts.ERROR.format(reason=result.reason, example=result.example))
         return ask(turn, key, section, state=state)
     if changed_meanwhile(turn, state, key):
         turn.note(texts.CHANGED_MEANWHILE.format(label=label, value=turn.view.display(key)))
@@ -213,7 +222,7 @@ def receive_file(turn: Turn, state: ConvState, event: FileIn) -> Outcome:
     if read_only(turn, key):
         return advance(turn, state, key)
     if event.ref is None:
-        turn.note(texts.FILE_REJECTED.format(reason=event.rejected))
+        turn.refuse(texts.FILE_REJECTED.format(reason=event.rejected))
         return ask(turn, key, turn.form.section_of(key.field), state=state)
     if changed_meanwhile(turn, state, key):
         label = turn.view.label(key)
@@ -232,7 +241,7 @@ def remove_file(turn: Turn, state: ConvState, key: Key, spec: FieldSpec) -> Outc
     """An optional file can be taken out again; a required one only replaced."""
     label = turn.view.label(key)
     if turn.view.required(spec, key):
-        turn.note(texts.FILE_REQUIRED.format(label=label))
+        turn.refuse(texts.FILE_REQUIRED.format(label=label))
         return ask(turn, key, turn.form.section_of(key.field), state=state)
     store(turn, key, SKIPPED)
     turn.note(texts.FILE_REMOVED.format(label=label))
@@ -241,8 +250,7 @@ def remove_file(turn: Turn, state: ConvState, key: Key, spec: FieldSpec) -> Outc
 
 def read_only(turn: Turn, key: Key) -> bool:
     """Roster-imported answers are the association's: shown, never overwritten."""
-    current = turn.filing.answers.get(key)
-    if current is None or current.source is not Source.ROSTER:
+    if not turn.view.imported(key):
         return False
     turn.note(
         texts.READ_ONLY.format(label=turn.view.label(key), help_line=turn.form.cycle.help_line)
@@ -276,22 +284,31 @@ def advance(turn: Turn, state: ConvState, key: Key) -> Outcome:
 # --- several answers in one message ---------------------------------------------------------
 
 
-def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
-    """A pasted row (or rows) or labelled lines at a question of a record or a section: every
-    recognised answer stored at once, one summary, then what is still missing asked one by
-    one. None when the message names no question here (it is then a single answer)."""
-    section = turn.form.section_of(key.field)
+def keys_here(turn: Turn, key: Key) -> list[Key]:
+    """The questions a message at `key` may answer: its record's, or its section's."""
     group = turn.form.group_of(key.field)
     if group is not None:
-        keys = bulk.record_keys(turn.view, group, key.record)
+        return bulk.record_keys(turn.view, group, key.record)
+    return bulk.section_keys(turn.view, turn.form.section_of(key.field))
+
+
+def paste(
+    turn: Turn, state: ConvState, key: Key, raw: str, *, one_line: bool = False
+) -> Outcome | None:
+    """A pasted row (or rows) or labelled lines at a question of a record or a section: every
+    recognised answer stored at once, one summary, then what is still missing asked one by
+    one. None when the message names no question here (it is then a single answer).
+    `one_line`: a single line naming another question of the record or section."""
+    section = turn.form.section_of(key.field)
+    group = turn.form.group_of(key.field)
+    keys = keys_here(turn, key)
+    if group is not None:
         new = key.record not in turn.view.records(group.id)
         if new and not state.editing and bulk.data_rows(turn.view, keys, raw) > 1:
             return paste_rows(turn, state, key, raw)
-    else:
-        keys = bulk.section_keys(turn.view, section)
-    if not bulk.several(raw):
+    if not one_line and not bulk.several(raw):
         return None
-    keys = [k for k in keys if not _roster(turn, k)]
+    keys = [k for k in keys if not turn.view.imported(k)]
     if len(keys) < 2:
         return None
     result = bulk.parse_message(turn.view, keys, raw)
@@ -300,7 +317,14 @@ def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
     doubted = {doubt.key for doubt in result.doubts}
     kept = replace(result, values=tuple((k, v) for k, v in result.values if k not in doubted))
     turn.change(*kept.changes(turn.view))
-    lines = kept.lines(turn.view)
+    if one_line:  # said like a single answer: no summary of the rest
+        lines = [
+            texts.SAVED.format(label=turn.view.label(k), value=turn.view.display(k))
+            for k, _value in kept.values
+        ]
+        lines += [f"✗ {problem.line}" for problem in kept.problems]
+    else:
+        lines = kept.lines(turn.view)
     lines += [
         texts_input.DOUBT_PENDING.format(label=turn.view.label(d.key), value=d.wan_label)
         for d in result.doubts
@@ -312,11 +336,6 @@ def paste(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome | None:
         first = result.problems[0].key
         return ask(turn, first, section, state=state)
     return advance(turn, state, key)
-
-
-def _roster(turn: Turn, key: Key) -> bool:
-    current = turn.filing.answers.get(key)
-    return current is not None and current.source is Source.ROSTER
 
 
 def paste_rows(turn: Turn, state: ConvState, key: Key, raw: str) -> Outcome:

@@ -64,7 +64,7 @@ def on_after_record(turn: Turn, state: ConvState, raw: str, command: Command | N
         return turn.show(ConvState().asking(key, section.id))
     if choice == 2:
         return walk_after_group(turn, section)
-    turn.note(texts.NOT_AN_OPTION)
+    turn.refuse(texts.NOT_AN_OPTION)
     return after_record(turn, state.section, state.record)
 
 
@@ -99,7 +99,7 @@ def on_pick_record(turn: Turn, state: ConvState, raw: str, command: Command | No
     ids = turn.view.records(group.id)
     index = pick(raw, len(ids), {})
     if index is None:
-        turn.note(texts.NOT_AN_OPTION)
+        turn.refuse(texts.NOT_AN_OPTION)
         return pick_record(turn, state.section, state.action)
     record = ids[index - 1]
     if state.action == "delete":
@@ -129,7 +129,7 @@ def on_record(turn: Turn, state: ConvState, raw: str, command: Command | None) -
     keys = turn.view.record_keys(group, state.record)
     index = pick(raw, len(keys), {})
     if index is None:
-        turn.note(texts.NOT_AN_OPTION)
+        turn.refuse(texts.NOT_AN_OPTION)
         return record_view(turn, state.section, state.record)
     key = keys[index - 1]
     return turn.show(ConvState().asking(key, section.id, editing=True, back_to="record"))
@@ -153,7 +153,7 @@ def on_confirm_delete(turn: Turn, state: ConvState, raw: str, command: Command |
         turn.change(DeleteRecord(group.id, state.record))
         turn.note(texts.DELETED.format(record=described))
     elif choice is None:
-        turn.note(texts.NOT_AN_OPTION)
+        turn.refuse(texts.NOT_AN_OPTION)
         return confirm_delete(turn, state.section, state.record)
     return _summary(turn, state.section)
 

@@ -159,7 +159,7 @@ def on_import_choice(turn: Turn, state: ConvState, raw: str, command: Command | 
             return import_rows(turn, project_import.plan_import(turn.view, parsed.rows), parsed)
     elif verb in ("重新上传", "修改后重新上传", "上传"):
         return import_request(turn, again=True)
-    turn.note(texts.NOT_AN_OPTION)
+    turn.refuse(texts.NOT_AN_OPTION)
     return import_review(turn, state)
 
 

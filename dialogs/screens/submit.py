@@ -45,7 +45,7 @@ def on_submit(turn: Turn, state: ConvState, raw: str, command: Command | None) -
         expected = add_working_days(local_today(turn), 1, calendar)
         text = texts.SUBMITTED.format(version=version, expected=working_date(expected, calendar))
         return turn.done(ConvState(), Text(turn.lead(text)))
-    turn.note(texts.NOT_AN_OPTION)
+    turn.refuse(texts.NOT_AN_OPTION)
     return submit_check(turn)
 
 

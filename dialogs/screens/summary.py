@@ -17,7 +17,9 @@ from dialogs.summary import key_line, summary_text
 def summary(turn: Turn, section_id: str) -> Outcome:
     section = turn.form.section(section_id)
     text = summary_text(turn.view, section)
-    buttons = [Button(texts.BTN_CONFIRM, "确认"), Button(texts.BTN_EDIT, "修改")]
+    buttons = [Button(texts.BTN_CONFIRM, "确认")]
+    if not turn.view.read_only(section):
+        buttons.append(Button(texts.BTN_EDIT, "修改"))
     for group in section.groups():
         if turn.view.applies(group):
             buttons.append(
@@ -60,7 +62,7 @@ def on_summary(turn: Turn, state: ConvState, raw: str, command: Command | None) 
         return turn.show(ConvState().at(Mode.PICK_RECORD, section.id, action=action))
     if verb == "总览":
         return turn.show(ConvState().at(Mode.OVERVIEW, ""))
-    turn.note(texts.NOT_AN_OPTION)
+    turn.refuse(texts.NOT_AN_OPTION)
     return summary(turn, section.id)
 
 
@@ -84,7 +86,7 @@ def on_pick_field(turn: Turn, state: ConvState, raw: str, command: Command | Non
     section = turn.form.section(state.section)
     index = pick(raw, len(scalar_keys(turn, section)), {})
     if index is None:
-        turn.note(texts.NOT_AN_OPTION)
+        turn.refuse(texts.NOT_AN_OPTION)
         return pick_field(turn, state.section)
     return edit_scalar(turn, section, index)
 
@@ -92,7 +94,7 @@ def on_pick_field(turn: Turn, state: ConvState, raw: str, command: Command | Non
 def edit_scalar(turn: Turn, section: SectionSpec, number: int) -> Outcome:
     keys = scalar_keys(turn, section)
     if not 1 <= number <= len(keys):
-        turn.note(texts.NOT_AN_OPTION)
+        turn.refuse(texts.NOT_AN_OPTION)
         return pick_field(turn, section.id)
     key = keys[number - 1]
     return turn.show(ConvState().asking(key, section.id, editing=True, back_to="summary"))

@@ -71,6 +71,9 @@ class Renderer:
                 blocks.append(shortcuts(options, seq))
             return Rendered(split_text("\n\n".join(blocks)), text, url)
         if kind == "choice" and options:
+            if payload.get("again") and not payload.get("free_text"):
+                # Asked again after a refused answer: the earlier message's options still work.
+                return Rendered(split_text(f"{text}\n\n{texts.SAME_OPTIONS}"), text, view)
             if payload.get("free_text"):
                 body = f"{text}\n\n{shortcuts(options, seq)}"
             else:

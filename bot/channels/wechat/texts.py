@@ -7,6 +7,7 @@ from __future__ import annotations
 # --- in the chat ------------------------------------------------------------------------------
 
 PICK_HINT = "请回复序号，或点击选项。"
+SAME_OPTIONS = "（选项见上一条消息：点击其中一项，或回复序号。）"
 SHORTCUTS = "也可以发送："
 UPLOAD_LINK = (
     '📎 直接发送照片，或<a href="{url}">点击这里上传文件（PDF 也可以）</a>。'
