@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeGuard
 
 from bot.service import ChatService
 from dialogs.replies import Button, Choice, Document, FileRequest, Reply, Start, Text, TextIn
@@ -41,7 +41,7 @@ def render(replies: Sequence[Reply], outbox: Path, *, on_screen: Sequence[Button
     for reply in replies:
         if isinstance(reply, Text):
             blocks.append(reply.text)
-        elif isinstance(reply, Choice) and reply.again and reply.options == tuple(on_screen):
+        elif _listed_above(reply, on_screen):
             blocks.append(f"{reply.text}\n{SAME_OPTIONS}")
         elif isinstance(reply, Choice) and reply.free_text and _words_say_it(reply):
             shortcuts = " / ".join(b.value for b in reply.options)
@@ -58,6 +58,16 @@ def render(replies: Sequence[Reply], outbox: Path, *, on_screen: Sequence[Button
             target.write_bytes(reply.content)
             blocks.append(SAVED_DOCUMENT.format(caption=reply.caption, path=target))
     return "\n\n".join(blocks)
+
+
+def _listed_above(reply: Reply, on_screen: Sequence[Button]) -> TypeGuard[Choice]:
+    """A question asked again whose numbered options are the ones printed last."""
+    return (
+        isinstance(reply, Choice)
+        and reply.again
+        and not reply.free_text
+        and reply.options == tuple(on_screen)
+    )
 
 
 def _words_say_it(reply: Choice) -> bool:
