@@ -46,6 +46,9 @@ SUPERSEDED = "superseded"
 # a later reply of the same chat supersedes it.
 OWN = "own"
 CONTINUED = "continued"
+# A payload key of `dialogs.replies.to_payload`: a question asked again whose options the
+# previous message listed (a continuation lists them: that message may never have arrived).
+AGAIN = "again"
 
 # The statements every chat message runs (storage/prepared.py tells why they are prepared).
 _FIRST_TIME = Prepared(
@@ -415,7 +418,7 @@ class Outbox:
                 .values(status=SUPERSEDED, last_error=f"superseded by {last.id} after a restart")
             )
         if superseded or last.started:
-            payload = {**last.payload, CONTINUED: True}
+            payload = {**last.payload, CONTINUED: True, AGAIN: False}
             self._session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == last.id)

@@ -26,6 +26,7 @@ from dialogs import texts_delivery as td
 from dialogs.replies import Choice, Start, TextIn, reply_text
 from storage.db import Database
 from storage.messaging import (
+    AGAIN,
     CONTINUED,
     OWN,
     PENDING,
@@ -379,3 +380,21 @@ def test_coalescing_at_start_up_keeps_notices_and_documents(
         pending = Outbox(session).pending(CHANNEL, "5")
     assert pending[0].id == ids[1] and pending[0].payload[CONTINUED] is True
     assert pending[1].payload["type"] == "document"
+
+
+def test_a_question_asked_again_lists_its_options_when_it_is_the_continuation(
+    database: Database,
+) -> None:
+    """After a refused answer a question is asked without its list (the message before shows
+    it). If that message was never delivered before a crash, the continuation lists them."""
+    options = [["网络工程师", "4"], ["系统分析师", "17"]]
+    listed = {"type": "choice", "text": "请选择：证书名称", "options": options, OWN: 1}
+    again = {**listed, "text": "✗ 没有找到\n\n请选择：证书名称", AGAIN: True}
+    with database.session() as session:
+        Outbox(session).add(CHANNEL, "6", [listed, again], NOW)
+    records = Deliveries(database, FrozenClock(NOW + timedelta(seconds=5)), CHANNEL)
+    assert records.recover() == 1
+    with database.session() as session:
+        (kept,) = Outbox(session).pending(CHANNEL, "6")
+    assert kept.payload[CONTINUED] is True and kept.payload[AGAIN] is False
+    assert kept.payload["options"] == options
