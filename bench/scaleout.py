@@ -142,7 +142,7 @@ def start_workers(
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run"],
             cwd=tmp,
-            env={**env, "NIANJIAN_TELEGRAM_WEBHOOK_PORT": str(port), "NIANJIAN_WEB_PORT": "0"},
+            env={**env, "NIANJIAN_WEB_HOST": "127.0.0.1", "NIANJIAN_WEB_PORT": str(port)},
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,

@@ -231,11 +231,11 @@ async def _serve(app: App, settings: Settings, presence: Presence) -> None:
     if settings.telegram_token is not None:
         from bot.channels.telegram.adapter import TelegramChannel
 
-        channels.append(
-            TelegramChannel(
-                app.service, settings, reminders=app.reminder_runner(), presence=presence
-            )
+        telegram = TelegramChannel(
+            app.service, settings, reminders=app.reminder_runner(), presence=presence
         )
+        web.add(telegram.routes())  # the webhook (webhook mode)
+        channels.append(telegram)
     wechat = None
     if settings.wechat_enabled():
         from bot.channels.wechat.channel import WeChatChannel
@@ -266,7 +266,7 @@ async def _serve(app: App, settings: Settings, presence: Presence) -> None:
     console_started(console, port)
     try:
         for channel in channels:
-            if not await _start(channel, stopping, web if channel is wechat else None):
+            if not await _start(channel, stopping, web):
                 return
             started.append(channel)
         await stopping.wait()
@@ -302,7 +302,7 @@ async def _start(channel: Any, stopping: asyncio.Event, web: WebServer | None = 
         except NetworkError as error:
             await channel.stop()
             log.warning(texts_ops.TELEGRAM_RETRY, _first_line(error), wait)
-        except OSError as error:  # the webhook or WeChat port cannot be bound
+        except OSError as error:  # a channel's own web port cannot be bound
             await channel.stop()
             raise CliError(
                 texts_ops.PORT_IN_USE.format(what=_port_setting(channel), error=error), EXIT_USAGE
@@ -316,8 +316,6 @@ async def _start(channel: Any, stopping: asyncio.Event, web: WebServer | None = 
 
 def _port_setting(channel: Any) -> str:
     settings: Settings = channel.settings
-    if type(channel).__name__.startswith("Telegram"):
-        return f"NIANJIAN_TELEGRAM_WEBHOOK_PORT={settings.telegram_webhook_port}"
     return f"NIANJIAN_WEB_PORT={settings.web_port}"
 
 

@@ -99,12 +99,32 @@ def check_settings(ctx: Context) -> None:
     if webhook and not webhook.startswith("https://"):
         ctx.add(Level.FAIL, t.WEBHOOK_NOT_HTTPS.format(url=webhook))
         ok = False
+    retired = retired_settings(Path(".env"))
+    if retired:
+        names = "、".join(retired)
+        ctx.add(Level.WARN, t.RETIRED_SETTING.format(names=names, path=s.telegram_webhook_path))
     if ok:
         ctx.add(Level.OK, t.SETTINGS_OK.format(cwd=Path.cwd()))
     if s.telegram_token is None and not s.wechat_enabled():
         ctx.add(Level.WARN, t.NO_CHANNEL)
     if not s.reviewer_ids():
         ctx.add(Level.WARN, t.NO_REVIEWERS)
+
+
+# Settings an earlier version read and this one ignores (the Telegram webhook had a server of
+# its own); where still set, the proxy in front probably still points at the old port.
+RETIRED = ("NIANJIAN_TELEGRAM_WEBHOOK_PORT", "NIANJIAN_TELEGRAM_WEBHOOK_LISTEN")
+
+
+def retired_settings(env_file: Path) -> list[str]:
+    """The retired settings set in the environment or in `env_file`."""
+    names = set(os.environ)
+    if env_file.is_file():
+        for line in env_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            name = line.split("=", 1)[0].strip().removeprefix("export ").strip()
+            if "=" in line and not name.startswith("#"):
+                names.add(name)
+    return [name for name in RETIRED if name in names]
 
 
 # --- database ---------------------------------------------------------------------------------

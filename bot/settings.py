@@ -48,8 +48,7 @@ class Settings(BaseSettings):
             "TELEGRAM_WEBHOOK_SECRET", "NIANJIAN_TELEGRAM_WEBHOOK_SECRET"
         ),
     )
-    telegram_webhook_listen: str = "0.0.0.0"
-    telegram_webhook_port: int = 8443
+    # The webhook is a route of the web server below (WEB_HOST:WEB_PORT), at this path.
     telegram_webhook_path: str = "telegram"
     telegram_poll_timeout: int = 10
     # Messages per second for the whole bot (Telegram allows about 30), and how many
@@ -91,8 +90,9 @@ class Settings(BaseSettings):
     # A callback whose timestamp is further than this from our clock is refused (WeChat's
     # retries come within seconds); its nonce is remembered for as long.
     wechat_callback_window_seconds: int = Field(300, ge=30, le=3600)
-    # The process's one web server (tornado): the WeChat callback and pages, /health, /metrics
-    # and the staff console. WECHAT_HOST / WECHAT_PORT / WECHAT_PUBLIC_URL are the older names.
+    # The process's one web server (tornado): the WeChat callback and pages, the Telegram
+    # webhook, /health, /metrics and the staff console. WECHAT_HOST / WECHAT_PORT /
+    # WECHAT_PUBLIC_URL are the older names.
     web_host: str = Field(
         "0.0.0.0",
         validation_alias=AliasChoices(

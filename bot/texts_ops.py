@@ -69,6 +69,11 @@ WECHAT_PARTIAL = (
     "微信设置不完整：NIANJIAN_WECHAT_APP_ID、NIANJIAN_WECHAT_APP_SECRET、NIANJIAN_WECHAT_TOKEN "
     "须同时设置（缺 {missing}）"
 )
+RETIRED_SETTING = (
+    "{names} 已不再使用：Telegram webhook 现在和其他页面一样由 NIANJIAN_WEB_PORT 上的网页服务提供"
+    "（路径 /{path}）。请从设置中删除，并把 nginx 中 location /{path} 的 proxy_pass 改到 WEB_PORT"
+    "（见 deploy/nginx.conf）"
+)
 WEBHOOK_NOT_HTTPS = "NIANJIAN_TELEGRAM_WEBHOOK_URL 必须是 https:// 地址（现在是 {url}）"
 NO_CHANNEL = (
     "既没有设置 NIANJIAN_TELEGRAM_TOKEN，也没有设置 NIANJIAN_WECHAT_*："

@@ -1,5 +1,6 @@
 """The process's one web server (tornado): every page and endpoint the product serves over HTTP
-— the WeChat callback and its pages, health and metrics, the staff console — is a set of routes
+— the Telegram webhook, the WeChat callback and its pages, health and metrics, the staff
+console — is a set of routes
 added to one `WebServer`, which `nianjian run` starts on WEB_HOST:WEB_PORT behind the reverse
 proxy."""
 

@@ -133,7 +133,7 @@ def test_env_example_lists_every_setting_with_a_chinese_comment() -> None:
     # What it sets is valid as it stands (placeholders included), read by pydantic-settings.
     settings = Settings(_env_file=ENV_EXAMPLE)
     assert settings.web_host == "127.0.0.1"
-    assert settings.telegram_webhook_listen == "127.0.0.1"
+    assert settings.telegram_webhook_path == "telegram"
     assert settings.database_url.startswith("postgresql://")
     assert "#" not in "".join(read_environment_file(text).values())  # no trailing comments
 
@@ -189,7 +189,6 @@ class Ports:
     https: int
     http: int
     web: int
-    webhook: int
 
 
 def self_signed(openssl: str, tls: Path) -> Path:
@@ -231,7 +230,6 @@ def render_site(ports: Ports, tls: Path, place: Path) -> str:
         ("listen [::]:443 ssl http2;", ""),
         ("listen [::]:80;", ""),
         ("server 127.0.0.1:8080;", f"server 127.0.0.1:{ports.web};"),
-        ("server 127.0.0.1:8443;", f"server 127.0.0.1:{ports.webhook};"),
         ("/etc/nianjian/tls/", f"{tls}/"),
         ("/var/log/nginx/", f"{place}/"),
         ("/var/www/letsencrypt", str(place / "acme")),
@@ -454,7 +452,7 @@ def test_the_deployment_serves_telegram_and_wechat_through_nginx(
     tmp_path: Path, app_database: Database
 ) -> None:
     nginx = _tool("nginx")
-    ports = Ports(*free_ports(4))
+    ports = Ports(*free_ports(3))
     conf, cert = _prepare_nginx(nginx, ports, tmp_path)
     trust = ssl.create_default_context(cafile=str(cert))
     origin = f"https://localhost:{ports.https}"
@@ -480,7 +478,6 @@ def test_the_deployment_serves_telegram_and_wechat_through_nginx(
             "PUBLIC_URL": origin,
             "TELEGRAM_TOKEN": telegram.token,
             "TELEGRAM_WEBHOOK_URL": f"{origin}/telegram",
-            "NIANJIAN_TELEGRAM_WEBHOOK_PORT": str(ports.webhook),
             "WECHAT_APP_ID": APP_ID,
             "WECHAT_APP_SECRET": APP_SECRET,
             "WECHAT_TOKEN": TOKEN,

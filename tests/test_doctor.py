@@ -120,6 +120,23 @@ def test_inconsistent_settings_block(env: pytest.MonkeyPatch, tmp_path: Path) ->
     _check(findings, Level.WARN, "NIANJIAN_REVIEWERS 为空")
 
 
+def test_the_retired_webhook_port_is_named_with_what_to_do(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An installation of the version before keeps NIANJIAN_TELEGRAM_WEBHOOK_PORT in its .env
+    and nginx pointing there: doctor says that the webhook moved to WEB_PORT."""
+    _sqlite(tmp_path, env)
+    assert not [f for f in diagnose(Settings(), min_free_mb=1) if "已不再使用" in f.text]
+    (tmp_path / ".env").write_text(
+        "# 旧设置\nNIANJIAN_TELEGRAM_WEBHOOK_PORT=8443\nWEB_PORT=8080\n", encoding="utf-8"
+    )
+    env.setenv("NIANJIAN_TELEGRAM_WEBHOOK_LISTEN", "127.0.0.1")
+    findings = diagnose(Settings(), min_free_mb=1)
+    line = _check(findings, Level.WARN, "已不再使用")
+    assert "NIANJIAN_TELEGRAM_WEBHOOK_PORT、NIANJIAN_TELEGRAM_WEBHOOK_LISTEN" in line
+    assert "NIANJIAN_WEB_PORT" in line and "location /telegram" in line
+
+
 def test_a_cycle_without_a_schedule_blocks_and_without_holiday_data_warns(
     env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

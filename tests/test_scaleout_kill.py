@@ -95,9 +95,9 @@ def start_worker(name: str, tmp_path: Path, url: str, fake: FakeTelegram, **extr
         TELEGRAM_BASE_URL=fake.base_url,
         TELEGRAM_BASE_FILE_URL=fake.base_file_url,
         TELEGRAM_WEBHOOK_URL="https://bot.example.invalid/telegram",
-        NIANJIAN_TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
-        NIANJIAN_TELEGRAM_WEBHOOK_PORT=str(port),
-        NIANJIAN_WEB_PORT="0",
+        # The webhook is a route of the worker's web server.
+        NIANJIAN_WEB_HOST="127.0.0.1",
+        NIANJIAN_WEB_PORT=str(port),
         # The fake Bot API does not pace: neither need the workers (the test is about
         # exactly-once, not about Telegram's limits).
         NIANJIAN_TELEGRAM_RATE="1000",

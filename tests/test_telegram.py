@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import io
 import re
-import socket
 import threading
 import time
 import zipfile
@@ -38,6 +37,7 @@ from bot.channels.telegram.sender import CHANNEL
 from bot.clock import Clock
 from bot.service import ChatService, Press, Turn
 from bot.settings import Settings
+from bot.web import WebServer
 from dialogs import totals
 from dialogs.model import FileRef, Value
 from dialogs.replies import Event, Start, Text, to_payload
@@ -780,12 +780,6 @@ def test_commands_menu_status_and_start_payload(fake: FakeTelegram, tmp_path: Pa
 # --- 10. webhook -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_update(update_id: int) -> JSON:
     user = {"id": USER, "is_bot": False, "first_name": "李娜"}
     message = {
@@ -800,7 +794,8 @@ def start_update(update_id: int) -> JSON:
 
 
 def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path) -> None:
-    port = free_port()
+    """The webhook is a route of a web server (the channel's own here, the process's under
+    `nianjian run`)."""
     public = "https://example.invalid/telegram"
 
     async def scenario() -> None:
@@ -808,14 +803,14 @@ def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path) -> N
             fake,
             tmp_path,
             telegram_webhook_url=public,
-            telegram_webhook_listen="127.0.0.1",
-            telegram_webhook_port=port,
+            web_host="127.0.0.1",
+            web_port=0,
             telegram_webhook_path="telegram",
         ) as bot:
             secret = bot.channel.webhook_secret()
             assert fake.webhook is not None
             assert fake.webhook["url"] == public and fake.webhook["secret_token"] == secret
-            url = f"http://127.0.0.1:{port}/telegram"
+            url = f"http://127.0.0.1:{bot.channel.port}/telegram"
             header = "X-Telegram-Bot-Api-Secret-Token"
             async with httpx.AsyncClient(timeout=TIMEOUT) as client:
                 refused = await client.post(url, json=start_update(5), headers={header: "wrong"})
@@ -835,6 +830,36 @@ def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path) -> N
                 assert (await client.get(url, headers={header: secret})).status_code == 405
                 await nothing_more(fake, USER, 1)
             assert fake.requests["getUpdates"] == 0
+
+    run(scenario())
+
+
+def test_a_webhook_call_before_the_channel_starts_is_answered_503(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """Under `nianjian run` the web server (with the webhook's route) is up before Telegram's
+    channel has started: a call then is answered 503, which Telegram retries, and nothing of
+    it is handled."""
+
+    async def scenario() -> None:
+        settings = settings_for(
+            fake, tmp_path, telegram_webhook_url="https://example.invalid/telegram"
+        )
+        app, service = await recording(settings, RecordingService)
+        channel = TelegramChannel(service, settings)
+        web = WebServer("127.0.0.1", 0, 1024 * 1024)
+        web.add(channel.routes())
+        port = await web.start()
+        try:
+            header = {"X-Telegram-Bot-Api-Secret-Token": channel.webhook_secret()}
+            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+                url = f"http://127.0.0.1:{port}/telegram"
+                early = await client.post(url, json=start_update(7), headers=header)
+                assert early.status_code == 503
+            assert service.handled == []
+        finally:
+            await web.stop()
+            app.db.dispose()
 
     run(scenario())
 

@@ -30,6 +30,7 @@ from telegram.request import HTTPXRequest
 
 from bot import observability
 from bot.channels.locks import ChatLocks
+from bot.channels.telegram import webhook as webhook_routes
 from bot.channels.telegram.inbox import DurableBot, DurableQueue, UpdatesRequest
 from bot.channels.telegram.render import (
     PRESSED,
@@ -39,10 +40,10 @@ from bot.channels.telegram.render import (
     parse_callback,
 )
 from bot.channels.telegram.sender import CHANNEL, Deferred, TelegramSender
-from bot.channels.telegram.webhook import WebhookServer
 from bot.privacy import register_secret
 from bot.service import ChatService, Incoming, Press, Turn
 from bot.settings import Settings
+from bot.web import Route, WebServer
 from dialogs.replies import Event, FileIn, Start, TextIn
 from reminders.runner import Report, Runner
 from reminders.wakeup import ReminderWakeup
@@ -158,7 +159,11 @@ class TelegramChannel:
         self._loops: set[asyncio.Task[Any]] = set()
         # The background loops /health watches, by name.
         self._watched: dict[str, asyncio.Task[Any]] = {}
-        self._webhook: WebhookServer | None = None
+        # Webhook mode: whether the webhook route takes updates (started, not stopping), and
+        # the web server of its own when the process gave none (tests, a channel alone).
+        self._serving = False
+        self._own_server: WebServer | None = None
+        self.port: int | None = None  # where the webhook is served, once started
         self.app = self._build()
         self.sender = TelegramSender(
             self.app.bot,
@@ -203,7 +208,22 @@ class TelegramChannel:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def routes(self) -> list[Route]:
+        """The webhook's route on the process's web server (webhook mode); none when polling."""
+        if not self.settings.telegram_webhook_url:
+            return []
+        return webhook_routes.routes(
+            self.app.bot,
+            self.inbox,
+            self.webhook_secret(),
+            self.settings.telegram_webhook_path,
+            lambda: self._serving,
+        )
+
+    async def start(self, web: WebServer | None = None) -> None:
+        """Starts taking updates: by long polling, or (webhook mode) on the process's web
+        server when one is given (its routes were added and it is running: `nianjian run`),
+        otherwise on a web server of its own at WEB_HOST:WEB_PORT."""
         self._started = time.time()
         if self.presence is not None and not self.settings.telegram_webhook_url:
             # Telegram serves getUpdates to one poller: two would take each other's updates
@@ -221,16 +241,17 @@ class TelegramChannel:
         updater = self.app.updater
         assert updater is not None
         if webhook:
-            # Our own server rather than the Updater's (bot/channels/telegram/webhook.py).
-            self._webhook = WebhookServer(
-                self.app.bot,
-                self.inbox,
-                self.webhook_secret(),
-                listen=self.settings.telegram_webhook_listen,
-                port=self.settings.telegram_webhook_port,
-                path=self.settings.telegram_webhook_path,
-            )
-            self._webhook.start()
+            # A route of the web server rather than the Updater's own server (webhook.py).
+            if web is None:
+                web = self._own_server = WebServer(
+                    self.settings.web_host,
+                    self.settings.web_port,
+                    webhook_routes.MAX_BODY,
+                )
+                web.add(self.routes())
+                await web.start()
+            self.port = web.port
+            self._serving = True
             await self.app.bot.set_webhook(
                 url=webhook,
                 secret_token=self.webhook_secret(),
@@ -263,9 +284,10 @@ class TelegramChannel:
         hold (delivered items, handled updates) on the way out."""
         if self.reminders is not None:
             await self.reminders.stop()
-        if self._webhook is not None:
-            await self._webhook.stop()
-            self._webhook = None
+        self._serving = False  # calls from now on are answered 503: Telegram retries
+        if self._own_server is not None:
+            await self._own_server.stop()
+            self._own_server = None
         updater = self.app.updater
         if updater is not None and updater.running:
             await updater.stop()
@@ -284,11 +306,11 @@ class TelegramChannel:
 
     def loops_alive(self) -> dict[str, bool]:
         """For /health: the updater and every background loop still running."""
-        # Updates come in by long polling (python-telegram-bot's Updater) or by our webhook
-        # server (webhook.py), whichever this process runs.
+        # Updates come in by long polling (python-telegram-bot's Updater) or by the webhook
+        # route (webhook.py), whichever this process runs.
         updater = self.app.updater
         if self.settings.telegram_webhook_url:
-            receiving = self._webhook is not None and self._webhook.serving
+            receiving = self._serving
         else:
             receiving = updater is not None and updater.running
         alive = {"telegram_updater": receiving}

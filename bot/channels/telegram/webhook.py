@@ -1,9 +1,12 @@
-"""The webhook Telegram posts updates to (webhook mode), served with tornado.
+"""The webhook Telegram posts updates to (webhook mode): a route of the process's one web
+server (`bot/web.py`), at TELEGRAM_WEBHOOK_PATH.
 
 python-telegram-bot's own webhook server answers a body that is not JSON with HTTP 500 and a
-traceback in the log; this one answers every malformed call with a 4xx and one log line,
-compares the secret header in constant time, and logs no header. An update is written to the
-inbox (the queue's `put`) before the call is answered, as with PTB's server.
+traceback in the log; this handler answers every malformed call with a 4xx and one log line
+(the web server's access log, with the reason), compares the secret header in constant time,
+and logs no header. An update is written to the inbox (the queue's `put`) before the call is
+answered, as with PTB's server; before the channel has started (or once it stops) a call is
+answered 503, which Telegram retries.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import asyncio
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
 from telegram import Bot, Update
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
+
+from bot.web import Route
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +34,24 @@ class WebhookHandler(tornado.web.RequestHandler):
     SUPPORTED_METHODS = ("POST",)
     refusal = ""
 
-    def initialize(self, bot: Bot, queue: asyncio.Queue[object], secret: str) -> None:
+    def initialize(
+        self, bot: Bot, queue: asyncio.Queue[object], secret: str, serving: Callable[[], bool]
+    ) -> None:
         self.bot = bot
         self.queue = queue
         self.secret = secret
+        self.serving = serving
 
     async def post(self) -> None:
         given = self.request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             await self._refuse(403, "missing or wrong secret token")
+            return
+        if not self.serving():
+            await self._refuse(503, "the Telegram channel is not serving (starting or stopping)")
+            return
+        if len(self.request.body) > MAX_BODY:
+            await self._refuse(413, "body too large for a Telegram update")
             return
         try:
             data = json.loads(self.request.body)
@@ -68,50 +81,13 @@ class WebhookHandler(tornado.web.RequestHandler):
         log.error("telegram webhook call failed: %s", typ.__name__, exc_info=(typ, value, tb))
 
 
-def _access_log(handler: tornado.web.RequestHandler) -> None:
-    """One line per call, never a header: refusals at WARNING with the reason."""
-    status = handler.get_status()
-    if status < 400:
-        log.debug("telegram webhook %d", status)
-        return
-    reason = getattr(handler, "refusal", "")
-    log.warning(
-        "telegram webhook %d %s %s%s",
-        status,
-        handler.request.method,
-        handler.request.path,
-        f" ({reason})" if reason else "",
-    )
-
-
-class WebhookServer:
-    def __init__(
-        self,
-        bot: Bot,
-        queue: asyncio.Queue[object],
-        secret: str,
-        *,
-        listen: str,
-        port: int,
-        path: str,
-    ) -> None:
-        route = "/" + path.strip("/")
-        args = {"bot": bot, "queue": queue, "secret": secret}
-        app = tornado.web.Application(
-            [(rf"{route}/?", WebhookHandler, args)], log_function=_access_log
-        )
-        self._server = HTTPServer(app, max_body_size=MAX_BODY)
-        self._listen, self._port = listen, port
-        self.port = port
-        self.serving = False
-
-    def start(self) -> None:
-        sockets = bind_sockets(self._port, self._listen)
-        self.port = sockets[0].getsockname()[1]
-        self._server.add_sockets(sockets)
-        self.serving = True
-
-    async def stop(self) -> None:
-        self.serving = False
-        self._server.stop()
-        await self._server.close_all_connections()
+def routes(
+    bot: Bot,
+    queue: asyncio.Queue[object],
+    secret: str,
+    path: str,
+    serving: Callable[[], bool],
+) -> list[Route]:
+    """The webhook at /PATH (with or without a trailing slash) on the process's web server."""
+    args = {"bot": bot, "queue": queue, "secret": secret, "serving": serving}
+    return [(rf"/{path.strip('/')}/?", WebhookHandler, args)]
