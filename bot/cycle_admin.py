@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from bot.settings import Settings
+from bot.settings import Settings, env_file_values
 from bot.tables import UnreadableTable, read_table
 from dialogs import texts_cycle as t
 from dialogs.cycle import Cycle
@@ -262,18 +262,6 @@ def write_schedule(
 # --- the switch -------------------------------------------------------------------------------
 
 
-def _env_values(path: Path) -> tuple[list[str], dict[str, str]]:
-    if not path.exists():
-        return [], {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    values = {}
-    for line in lines:
-        name, sep, value = line.partition("=")
-        if sep and not line.lstrip().startswith("#"):
-            values[name.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return lines, values
-
-
 def env_overrides(path: Path, wanted: dict[str, str]) -> list[str]:
     """Names the process environment sets otherwise: pydantic-settings prefers it to the
     env file, so writing the file would switch nothing."""
@@ -295,7 +283,7 @@ def switch_env(path: Path, wanted: dict[str, str]) -> tuple[list[str], bool]:
     overridden = env_overrides(path, wanted)
     if overridden:
         return overridden, False
-    lines, values = _env_values(path)
+    lines, values = env_file_values(path)
     year = wanted[INSPECTION_YEAR]
     if all(values.get(name) == value for name, value in wanted.items()):
         return [t.ENV_KEPT.format(path=path, year=year)], True

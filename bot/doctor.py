@@ -24,7 +24,7 @@ from bot import texts_ops as t
 from bot.app import holiday_files, reminder_schedule
 from bot.clock import Clock, SystemClock
 from bot.privacy import shown_url
-from bot.settings import Settings
+from bot.settings import Settings, env_file_values
 from dialogs.workdays import SHANGHAI
 from reminders.holidays import HolidayFileError, file_to_fill
 from reminders.schedule import ScheduleError
@@ -118,12 +118,7 @@ RETIRED = ("NIANJIAN_TELEGRAM_WEBHOOK_PORT", "NIANJIAN_TELEGRAM_WEBHOOK_LISTEN")
 
 def retired_settings(env_file: Path) -> list[str]:
     """The retired settings set in the environment or in `env_file`."""
-    names = set(os.environ)
-    if env_file.is_file():
-        for line in env_file.read_text(encoding="utf-8", errors="replace").splitlines():
-            name = line.split("=", 1)[0].strip().removeprefix("export ").strip()
-            if "=" in line and not name.startswith("#"):
-                names.add(name)
+    names = set(os.environ) | set(env_file_values(env_file)[1])
     return [name for name in RETIRED if name in names]
 
 

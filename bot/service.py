@@ -79,7 +79,7 @@ from storage.filing_cache import FilingCache
 from storage.invites import InviteRepository, new_code
 from storage.last_year import Decoded, last_filed
 from storage.members import MemberRepository
-from storage.messaging import OWN, ChannelChats, EventLog, Outbox, OutboxItem
+from storage.messaging import AGAIN, OWN, ChannelChats, EventLog, Outbox, OutboxItem
 from storage.models import AnswerRow, FilingRow
 from storage.repository import (
     AttachmentRepository,
@@ -779,7 +779,7 @@ class ChatService:
                         chats.seen(channel, chat_id, now)
                 else:
                     payload["seq"] = chats.new_prompt(channel, chat_id, options, now, seen=seen)
-                    payload.pop("again", None)
+                    payload.pop(AGAIN, None)
                 live = True
             payloads.append(payload)
         if not live:

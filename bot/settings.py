@@ -16,6 +16,19 @@ from dialogs.workdays import PACKAGE_ONLY
 DEFAULT_DATABASE_URL = "sqlite:///data/nianjian.db"
 
 
+def env_file_values(path: Path) -> tuple[list[str], dict[str, str]]:
+    """The lines of an env file (such as `.env`) and the values it sets; none when missing."""
+    if not path.exists():
+        return [], {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    values = {}
+    for line in lines:
+        name, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[name.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return lines, values
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIANJIAN_", env_file=".env", extra="ignore")
 

@@ -183,6 +183,12 @@ def parse_message(view: View, keys: Sequence[Key], text: str) -> Bulk:
     return _parse(view, keys, given, tuple(unknown))
 
 
+def parse_given(view: View, keys: Sequence[Key], given: dict[Key, str]) -> Bulk:
+    """Values already matched to their questions (`labelled_line`), parsed and checked like
+    those of a message."""
+    return _parse(view, keys, given, ())
+
+
 def data_rows(view: View, keys: Sequence[Key], text: str) -> int:
     """How many records a message pastes: its tab-separated lines, less a header row. Two or
     more go to `parse_rows`, one to `parse_message`."""

@@ -180,7 +180,7 @@ def answer(turn: Turn, state: ConvState, raw: str, command: Command | None) -> O
         if named is not None and named[0] == key:
             raw = named[1]  # "2025年营业收入 3856200" at that question: the value
         elif named is not None:
-            pasted = paste(turn, state, key, raw, one_line=True)
+            pasted = paste(turn, state, key, raw, named=named)
             if pasted is not None:
                 return pasted
     result = parse_answer(turn.view, spec, key, raw)
@@ -293,12 +293,13 @@ def keys_here(turn: Turn, key: Key) -> list[Key]:
 
 
 def paste(
-    turn: Turn, state: ConvState, key: Key, raw: str, *, one_line: bool = False
+    turn: Turn, state: ConvState, key: Key, raw: str, *, named: tuple[Key, str] | None = None
 ) -> Outcome | None:
     """A pasted row (or rows) or labelled lines at a question of a record or a section: every
     recognised answer stored at once, one summary, then what is still missing asked one by
     one. None when the message names no question here (it is then a single answer).
-    `one_line`: a single line naming another question of the record or section."""
+    `named`: the one line was found to name another question of the record or section, with
+    this value (`bulk.labelled_line`)."""
     section = turn.form.section_of(key.field)
     group = turn.form.group_of(key.field)
     keys = keys_here(turn, key)
@@ -306,18 +307,21 @@ def paste(
         new = key.record not in turn.view.records(group.id)
         if new and not state.editing and bulk.data_rows(turn.view, keys, raw) > 1:
             return paste_rows(turn, state, key, raw)
-    if not one_line and not bulk.several(raw):
+    if named is None and not bulk.several(raw):
         return None
     keys = [k for k in keys if not turn.view.imported(k)]
     if len(keys) < 2:
         return None
-    result = bulk.parse_message(turn.view, keys, raw)
+    if named is not None:
+        result = bulk.parse_given(turn.view, keys, {named[0]: named[1]})
+    else:
+        result = bulk.parse_message(turn.view, keys, raw)
     if not result.values and not result.problems:
         return None
     doubted = {doubt.key for doubt in result.doubts}
     kept = replace(result, values=tuple((k, v) for k, v in result.values if k not in doubted))
     turn.change(*kept.changes(turn.view))
-    if one_line:  # said like a single answer: no summary of the rest
+    if named is not None:  # said like a single answer: no summary of the rest
         lines = [
             texts.SAVED.format(label=turn.view.label(k), value=turn.view.display(k))
             for k, _value in kept.values
