@@ -280,8 +280,10 @@ def test_a_refused_choice_does_not_list_its_options_again(tmp_path: Path) -> Non
         assert "✓ 已保存 证书名称：网络工程师" in contact.say("4")
         # A question that is not a repetition lists its options in full.
         assert "（选项同上" not in contact.say("2019-0001")
-        # A typed answer's shortcut words are short: said again, never "same as above".
+        # A typed answer's shortcut words are short: said again, never "same as above", and
+        # once: the optional hint already says “跳过”.
         refused = contact.say("过几年")
-        assert refused.startswith("✗") and refused.endswith("（也可以发送：跳过）\n")
+        assert refused.startswith("✗") and refused.endswith("（可选项，没有请发送“跳过”）\n")
+        assert refused.count("跳过") == 1 and "（选项同上" not in refused
     finally:
         app.db.dispose()

@@ -44,8 +44,10 @@ def render(replies: Sequence[Reply], outbox: Path, *, on_screen: Sequence[Button
         elif _listed_above(reply, on_screen):
             blocks.append(f"{reply.text}\n{SAME_OPTIONS}")
         elif isinstance(reply, Choice) and reply.free_text and _words_say_it(reply):
-            shortcuts = " / ".join(b.value for b in reply.options)
-            blocks.append(f"{reply.text}\n{SHORTCUTS.format(words=shortcuts)}")
+            # A word the text already asks for ("没有请发送“跳过”") is not listed again.
+            words = [b.value for b in reply.options if f"“{b.value}”" not in reply.text]
+            shortcuts = SHORTCUTS.format(words=" / ".join(words)) if words else ""
+            blocks.append(f"{reply.text}\n{shortcuts}".rstrip("\n"))
         elif isinstance(reply, Choice | FileRequest):
             lines = [reply.text]
             if isinstance(reply, FileRequest):
